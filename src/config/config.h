@@ -1,0 +1,161 @@
+/*
+ * certgate configuration: one JSON file, parsed by jansson into
+ * struct cg_config, validated whole (every error reported with its JSON
+ * path) before anything uses it. Pure: no sockets, no OpenSSL. Relative
+ * file paths are resolved against the config file's directory.
+ */
+#ifndef CG_CONFIG_CONFIG_H
+#define CG_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "ident/ident.h"
+
+enum cg_listener_kind {
+    CG_KIND_HTTPS,
+};
+
+enum cg_auth_mode {
+    CG_AUTH_OFF,
+    CG_AUTH_OPTIONAL,
+    CG_AUTH_REQUIRED,
+    CG_AUTH_REPORT,
+};
+
+struct cg_trust_cfg {
+    char *name;                 /* key in the "trust" object */
+    struct cg_strlist ca_files; /* absolute paths, PEM bundles */
+};
+
+struct cg_client_auth_cfg {
+    bool enabled;          /* "enabled" (default false) */
+    enum cg_auth_mode mode;/* "mode"; CG_AUTH_OFF when !enabled */
+    char *trust;           /* name of a trust set; required when enabled */
+    int verify_depth;      /* "verify_depth", default 4, 1..16 */
+    bool advertise_ca_names; /* "advertise_ca_names", default true; the
+                                CertificateRequest lists at most 16 names */
+};
+
+struct cg_header_map {
+    char *name;        /* header name as sent upstream */
+    enum cg_field field;
+};
+
+enum cg_upstream_scheme {
+    CG_UP_HTTP,
+    CG_UP_HTTPS,
+    CG_UP_UNIX,
+};
+
+struct cg_upstream_cfg {
+    char *url;                 /* as written */
+    enum cg_upstream_scheme scheme;
+    char *host;                /* http/https: host name or address */
+    int port;                  /* http default 80, https 443 */
+    char *unix_path;           /* unix: absolute path */
+    /* https only ("upstream_tls" object of the route) */
+    char *ca_file;             /* required for https unless verify=false */
+    char *cert, *key;          /* optional client certificate */
+    char *server_name;         /* SNI and name checked; default host */
+    bool verify;               /* default true */
+};
+
+struct cg_route_cfg {
+    char *host; /* lowercase, no port/trailing dot; NULL = any host;
+                   "*.example.com" matches one or more labels */
+    char *path; /* prefix, default "/" */
+    struct cg_upstream_cfg upstream;
+    struct cg_policy allow; /* "allow" object + "require_verified" */
+    struct cg_header_map *headers; /* "identity_headers" or defaults */
+    size_t n_headers;
+};
+
+struct cg_timeouts {
+    int64_t handshake_ms;        /* default 10 s */
+    int64_t header_ms;           /* request head, default 30 s */
+    int64_t idle_ms;             /* keep-alive idle, default 60 s */
+    int64_t upstream_connect_ms; /* default 5 s */
+    int64_t upstream_read_ms;    /* default 60 s */
+};
+
+struct cg_limits {
+    size_t header_bytes; /* request head, default 32 KiB */
+    size_t header_count; /* default 100 */
+};
+
+struct cg_cert_cfg {
+    char *cert; /* PEM: leaf first, then its chain */
+    char *key;  /* PEM private key */
+    struct cg_strlist server_names; /* explicit SNI names; empty = take
+                                       them from the certificate */
+    bool has_client_auth;           /* per-name client_auth override */
+    struct cg_client_auth_cfg client_auth;
+};
+
+struct cg_listener_cfg {
+    char *name;
+    enum cg_listener_kind kind;
+    char *listen; /* as written: "127.0.0.1:8443", "[::1]:0", ":8443" */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    struct cg_cert_cfg *certs;
+    size_t n_certs;
+    int tls_min_version; /* 12 or 13, "tls_min_version": "1.2" | "1.3" */
+    struct cg_client_auth_cfg client_auth;
+    struct cg_route_cfg *routes;
+    size_t n_routes;
+    struct cg_strlist strip_headers; /* extra names always removed */
+    struct cg_timeouts timeouts;     /* merged with the global ones */
+    struct cg_limits limits;
+};
+
+struct cg_config {
+    char *path;     /* absolute path of the file */
+    char *data_dir; /* default "./certgate-data" (resolved) */
+    int workers;    /* 0 = one per core */
+    char *ports_file; /* optional: written with {"listener": port} */
+    char *pid_file;   /* optional */
+    enum cg_log_level log_level; /* "log": {"level": ...} */
+    char *log_file;              /* NULL = stderr */
+    bool access_log;             /* default true */
+    int64_t drain_timeout_ms;    /* SIGTERM drain bound, default 10 s */
+    struct cg_trust_cfg *trusts;
+    size_t n_trusts;
+    struct cg_listener_cfg *listeners;
+    size_t n_listeners;
+    struct cg_timeouts timeouts;
+    struct cg_limits limits;
+};
+
+/*
+ * Loads and validates path. On success *out is an owned config and 0 is
+ * returned. On failure returns CG_ECONFIG (or CG_EIO when the file cannot
+ * be read) and appends one line per problem to errors, each
+ * "<json path>: <message>" (e.g. "listeners[0].client_auth.mode: expected
+ * one of off, optional, required, report"); parse errors carry
+ * "line L column C". errors may be NULL.
+ */
+int config_load(const char *path, struct cg_config **out,
+                struct cg_strlist *errors);
+/* Same, from a string; base_dir resolves relative paths. */
+int config_load_string(const char *json, const char *base_dir,
+                       struct cg_config **out, struct cg_strlist *errors);
+void config_free(struct cg_config *cfg);
+
+const struct cg_trust_cfg *config_trust_find(const struct cg_config *cfg,
+                                             const char *name);
+const struct cg_listener_cfg *config_listener_find(const struct cg_config *cfg,
+                                                   const char *name);
+
+/* The default identity header set (X-Client-Verify, ...). */
+const struct cg_header_map *config_default_headers(size_t *n);
+
+/* Parses "host:port", "[v6]:port", ":port" (all addresses). */
+int config_parse_addr(const char *s, struct sockaddr_storage *ss,
+                      socklen_t *len);
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * The parts of a route that are more than a table entry: the "upstream"
+ * URL, its agreement with "upstream_tls", and "identity_headers".
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "config/config_int.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "core/xmalloc.h"
+
+#define USAGE "expected http://host[:port], https://host[:port] or unix:/path"
+
+/* Parses "1".."65535". */
+static bool
+port_parse(const char *s, int *port)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
+        return false;
+    int v = atoi(s);
+    if (v < 1 || v > 65535)
+        return false;
+    *port = v;
+    return true;
+}
+
+/* "host", "host:port", "[v6]" or "[v6]:port" (a is modified). */
+static int
+authority_parse(char *a, struct cg_upstream_cfg *u, char *err)
+{
+    char *host = a, *port = NULL;
+    if (a[0] == '[') {
+        char *end = strchr(a, ']');
+        struct in6_addr in6;
+        if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+            return cg_seterr(err, CG_ECONFIG, "invalid IPv6 address");
+        if (end[1] == ':')
+            port = end + 2;
+        *end = '\0';
+        host = a + 1;
+        if (inet_pton(AF_INET6, host, &in6) != 1)
+            return cg_seterr(err, CG_ECONFIG, "invalid IPv6 address");
+    } else {
+        char *colon = strrchr(a, ':');
+        if (colon != NULL) {
+            *colon = '\0';
+            port = colon + 1;
+        }
+        if (strchr(a, ':') != NULL)
+            return cg_seterr(err, CG_ECONFIG,
+                             "IPv6 addresses must be in brackets");
+        if (*host == '\0')
+            return cg_seterr(err, CG_ECONFIG, "missing host");
+        for (char *p = host; *p; p++) {
+            if (!isalnum((unsigned char)*p) && !strchr(".-_", *p))
+                return cg_seterr(err, CG_ECONFIG, "invalid host");
+            *p = (char)tolower((unsigned char)*p);
+        }
+    }
+    if (port != NULL && !port_parse(port, &u->port))
+        return cg_seterr(err, CG_ECONFIG, "invalid port \"%s\"", port);
+    u->host = xstrdup(host);
+    return 0;
+}
+
+/* http(s)://authority with nothing after it but an optional "/". */
+static int
+http_parse(const char *url, struct cg_upstream_cfg *u, char *err)
+{
+    const char *sep = strstr(url, "://");
+    if (sep == NULL || strchr(url, ':') != sep)
+        return cg_seterr(err, CG_ECONFIG, USAGE);
+    size_t sl = (size_t)(sep - url);
+    if (sl == 4 && strncasecmp(url, "http", 4) == 0) {
+        u->scheme = CG_UP_HTTP;
+        u->port = 80;
+    } else if (sl == 5 && strncasecmp(url, "https", 5) == 0) {
+        u->scheme = CG_UP_HTTPS;
+        u->port = 443;
+    } else {
+        return cg_seterr(err, CG_ECONFIG,
+                         "unsupported scheme \"%.*s\" (expected http, https "
+                         "or unix)",
+                         (int)sl, url);
+    }
+    const char *auth = sep + 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *rest = auth + alen;
+    if (memchr(auth, '@', alen) != NULL)
+        return cg_seterr(err, CG_ECONFIG, "userinfo not allowed");
+    if (rest[0] == '/' && rest[1] != '\0' && rest[1] != '?' && rest[1] != '#')
+        return cg_seterr(err, CG_ECONFIG,
+                         "path not allowed (requests keep their own path)");
+    if (rest[0] == '/')
+        rest++;
+    if (rest[0] == '?')
+        return cg_seterr(err, CG_ECONFIG, "query not allowed");
+    if (rest[0] == '#')
+        return cg_seterr(err, CG_ECONFIG, "fragment not allowed");
+    char *a = xstrndup(auth, alen);
+    int rc = authority_parse(a, u, err);
+    free(a);
+    return rc;
+}
+
+static int
+upstream_parse(const char *url, const char *base, struct cg_upstream_cfg *u,
+               char *err)
+{
+    if (strncasecmp(url, "unix:", 5) != 0)
+        return http_parse(url, u, err);
+    if (url[5] == '\0')
+        return cg_seterr(err, CG_ECONFIG, "missing socket path");
+    char *path = cfg_path_resolve(base, url + 5);
+    struct sockaddr_un sun;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        free(path);
+        return cg_seterr(err, CG_ECONFIG, "socket path longer than %zu bytes",
+                         sizeof(sun.sun_path) - 1);
+    }
+    u->scheme = CG_UP_UNIX;
+    u->unix_path = path;
+    return 0;
+}
+
+void
+cfg_parse_upstream(struct cfg_ctx *c, const struct opt *o, json_t *v,
+                   void *base)
+{
+    struct cg_upstream_cfg *u = &((struct cg_route_cfg *)base)->upstream;
+    char err[CG_ERR_LEN];
+    (void)o;
+    const char *s = v ? cfg_get_str(c, v) : NULL;
+    if (s == NULL)
+        return;
+    if (upstream_parse(s, c->base_dir, u, err) != 0) {
+        cfg_error(c, "invalid upstream \"%s\": %s", s, err);
+        cfg_release_upstream(o, base);
+        return;
+    }
+    u->url = xstrdup(s);
+}
+
+void
+cfg_release_upstream(const struct opt *o, void *base)
+{
+    struct cg_upstream_cfg *u = &((struct cg_route_cfg *)base)->upstream;
+    (void)o;
+    XFREE(&u->url);
+    XFREE(&u->host);
+    XFREE(&u->unix_path);
+}
+
+/* upstream_tls only for https; what verify and a client cert need. */
+void
+cfg_route_post(struct cfg_ctx *c, json_t *obj, void *base)
+{
+    struct cg_upstream_cfg *u = &((struct cg_route_cfg *)base)->upstream;
+    json_t *tls = obj ? json_object_get(obj, "upstream_tls") : NULL;
+    if (u->url == NULL)
+        return; /* missing or invalid: reported already */
+    if (u->scheme != CG_UP_HTTPS) {
+        if (tls != NULL)
+            cfg_error_at(c, "upstream_tls",
+                         "only allowed with an https upstream");
+        return;
+    }
+    bool has_ca = json_object_get(tls, "ca_file") != NULL;
+    bool has_cert = json_object_get(tls, "cert") != NULL;
+    bool has_key = json_object_get(tls, "key") != NULL;
+    if (u->verify && !has_ca)
+        cfg_error_at(c, "upstream_tls.ca_file",
+                     "required unless verify is false");
+    if (has_cert != has_key)
+        cfg_error_at(c, has_cert ? "upstream_tls.key" : "upstream_tls.cert",
+                     "required when %s is set", has_cert ? "cert" : "key");
+    if (u->server_name == NULL)
+        u->server_name = xstrdup(u->host);
+}
+
+/* Lists the identity field names for an error message. */
+static void
+field_names(struct cg_buf *b)
+{
+    for (int f = 0; f < CG_F_COUNT; f++)
+        cg_buf_printf(b, "%s%s", f ? ", " : "",
+                      ident_field_name((enum cg_field)f));
+}
+
+/* Reads one "Header-Name": "field" pair; returns whether it is valid. */
+static bool
+header_read(struct cfg_ctx *c, const struct cg_route_cfg *r, char *name,
+            json_t *v, enum cg_field *field)
+{
+    bool ok = cfg_check_header_name(c, name);
+    for (size_t j = 0; ok && j < r->n_headers; j++) {
+        const char *p = r->headers[j].name;
+        if (cg_str_ieq(p, strlen(p), name, strlen(name))) {
+            cfg_error(c, "duplicate header name (names are "
+                         "case-insensitive)");
+            ok = false;
+        }
+    }
+    const char *s = cfg_get_str(c, v);
+    if (s == NULL)
+        return false;
+    int f = ident_field_parse(s);
+    if (f < 0) {
+        struct cg_buf b;
+        cg_buf_init(&b);
+        field_names(&b);
+        cfg_error(c, "unknown field \"%s\"; expected one of %s", s,
+                  cg_buf_cstr(&b));
+        cg_buf_cleanup(&b);
+        return false;
+    }
+    *field = (enum cg_field)f;
+    return ok;
+}
+
+void
+cfg_parse_headers(struct cfg_ctx *c, const struct opt *o, json_t *v, void *base)
+{
+    struct cg_route_cfg *r = base;
+    (void)o;
+    if (v == NULL) {
+        size_t n;
+        const struct cg_header_map *def = config_default_headers(&n);
+        r->headers = xcalloc(n, sizeof(*r->headers));
+        for (size_t i = 0; i < n; i++) {
+            r->headers[i].name = xstrdup(def[i].name);
+            r->headers[i].field = def[i].field;
+        }
+        r->n_headers = n;
+        return;
+    }
+    if (!json_is_object(v)) {
+        cfg_error(c, "expected object");
+        return;
+    }
+    /* An empty object is allowed: the route sends no identity headers. */
+    r->headers = xcalloc(json_object_size(v), sizeof(*r->headers));
+    const char *key;
+    json_t *e;
+    json_object_foreach(v, key, e)
+    {
+        size_t mark = cfg_push_key(c, key);
+        char *name = xstrdup(key);
+        enum cg_field f;
+        if (header_read(c, r, name, e, &f)) {
+            r->headers[r->n_headers].name = name;
+            r->headers[r->n_headers++].field = f;
+        } else {
+            free(name);
+        }
+        cfg_pop(c, mark);
+    }
+}
+
+void
+cfg_release_headers(const struct opt *o, void *base)
+{
+    struct cg_route_cfg *r = base;
+    (void)o;
+    for (size_t i = 0; i < r->n_headers; i++)
+        free(r->headers[i].name);
+    XFREE(&r->headers);
+    r->n_headers = 0;
+}

@@ -1,0 +1,36 @@
+/* Small string and time helpers shared by every module (no deps). */
+#ifndef CG_CORE_UTIL_H
+#define CG_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define CG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ASCII case-insensitive equality of two counted strings. */
+bool cg_str_ieq(const char *a, size_t alen, const char *b, size_t blen);
+/* Appends s as the inside of a JSON string (no quotes): control bytes,
+ * quotes, backslashes and invalid UTF-8 are escaped. */
+void cg_json_escape(struct cg_buf *out, const char *s, size_t len);
+/* Appends lowercase hex of n bytes, with sep between bytes if non-zero. */
+void cg_hex(struct cg_buf *out, const unsigned char *p, size_t n, char sep);
+/* Appends s percent-encoded (RFC 3986 unreserved kept). */
+void cg_urlencode(struct cg_buf *out, const char *s, size_t len);
+/* True when s has any byte < 0x20 or 0x7f. */
+bool cg_has_ctl(const char *s, size_t len);
+/* True when s is valid UTF-8 (no overlongs, no surrogates). */
+bool cg_utf8_valid(const char *s, size_t len);
+/* Monotonic milliseconds. */
+int64_t cg_now_ms(void);
+/* Wall-clock in milliseconds since the epoch. */
+int64_t cg_wall_ms(void);
+/* Formats t (unix seconds) as RFC 3339 UTC into out (>= 21 bytes). */
+void cg_time_rfc3339(int64_t t, char *out, size_t n);
+/* Parses "30s", "500ms", "2m", "1h", or a plain number of seconds into
+ * milliseconds. Returns 0 or CG_EINVAL. */
+int cg_parse_duration_ms(const char *s, int64_t *out);
+
+#endif

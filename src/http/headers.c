@@ -1,0 +1,232 @@
+/*
+ * Header policy helpers: the strip set, hop-by-hop names, token lists,
+ * safe values and Host normalisation. Pure functions over bytes.
+ */
+#include "http/headers.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "core/xmalloc.h"
+
+#define HOST_MAX 253 /* DNS name without the trailing dot */
+
+struct http_strip_set {
+    char **names; /* folded: lowercase, '_' as '-' */
+    size_t n, cap;
+};
+
+/* Folds one byte for strip-set comparison. */
+static unsigned char
+fold(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (unsigned char)(c - 'A' + 'a');
+    return c == '_' ? '-' : c;
+}
+
+struct http_strip_set *
+http_strip_set_new(void)
+{
+    return xcalloc(1, sizeof(struct http_strip_set));
+}
+
+void
+http_strip_set_free(struct http_strip_set *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->names[i]);
+    free(s->names);
+    free(s);
+}
+
+void
+http_strip_set_add(struct http_strip_set *s, const char *name)
+{
+    size_t len = strlen(name);
+    if (http_strip_set_has(s, name, len))
+        return;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 8;
+        s->names = xrealloc(s->names, s->cap * sizeof(*s->names));
+    }
+    char *f = xstrndup(name, len);
+    for (size_t i = 0; i < len; i++)
+        f[i] = (char)fold((unsigned char)f[i]);
+    s->names[s->n++] = f;
+}
+
+bool
+http_strip_set_has(const struct http_strip_set *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const char *f = s->names[i];
+        size_t j = 0;
+        while (j < len && f[j] != '\0' &&
+               (unsigned char)f[j] == fold((unsigned char)name[j]))
+            j++;
+        if (j == len && f[j] == '\0')
+            return true;
+    }
+    return false;
+}
+
+bool
+http_is_hop_by_hop(const char *name, size_t len)
+{
+    static const char *const hop[] = {
+        "connection",         "keep-alive", "proxy-connection",
+        "proxy-authenticate", "te",         "trailer",
+        "transfer-encoding",  "upgrade",    "proxy-authorization",
+    };
+    for (size_t i = 0; i < CG_ARRAY_LEN(hop); i++) {
+        if (cg_str_ieq(name, len, hop[i], strlen(hop[i])))
+            return true;
+    }
+    return false;
+}
+
+bool
+http_value_has_token(const char *v, size_t len, const char *token)
+{
+    size_t tlen = strlen(token);
+    size_t i = 0;
+    while (i < len) {
+        size_t s = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t e = i;
+        while (s < e && (v[s] == ' ' || v[s] == '\t'))
+            s++;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (cg_str_ieq(v + s, e - s, token, tlen))
+            return true;
+        i++; /* skip the comma */
+    }
+    return false;
+}
+
+void
+http_value_append_safe(struct cg_buf *out, const char *v, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t lead = 0, trail = len;
+    while (lead < len && v[lead] == ' ')
+        lead++;
+    while (trail > lead && v[trail - 1] == ' ')
+        trail--;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == 0x7f || c == '%' ||
+            (c == ' ' && (i < lead || i >= trail))) {
+            char e[3] = {'%', hex[c >> 4], hex[c & 0xf]};
+            cg_buf_append(out, e, sizeof(e));
+        } else {
+            cg_buf_putc(out, (char)c);
+        }
+    }
+}
+
+/* Port after ':' : digits only, at most 65535; empty is allowed. */
+static bool
+port_ok(const char *p, size_t n)
+{
+    unsigned long v = 0;
+    if (n > 5)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (unsigned long)(p[i] - '0');
+    }
+    return v <= 65535;
+}
+
+/* "[v6]" literal at in (len covers up to ']'); appends it lowercased. */
+static bool
+host_v6(const char *in, size_t len, struct cg_buf *out)
+{
+    char addr[INET6_ADDRSTRLEN];
+    unsigned char bin[16];
+    size_t n = len - 2; /* without the brackets */
+
+    if (n == 0 || n >= sizeof(addr))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        addr[i] = (char)fold((unsigned char)in[1 + i]);
+    addr[n] = '\0';
+    if (inet_pton(AF_INET6, addr, bin) != 1)
+        return false;
+    cg_buf_putc(out, '[');
+    cg_buf_append(out, addr, n);
+    cg_buf_putc(out, ']');
+    return true;
+}
+
+/* A DNS name or IPv4 address: letters, digits, '-', '_', non-empty
+ * labels; appended lowercased. */
+static bool
+host_name(const char *in, size_t len, struct cg_buf *out)
+{
+    if (len > 0 && in[len - 1] == '.')
+        len--; /* one trailing dot: the same host */
+    if (len == 0 || len > HOST_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     (c >= '0' && c <= '9');
+        if (c == '.') {
+            if (i == 0 || in[i - 1] == '.' || i == len - 1)
+                return false; /* empty label */
+        } else if (!alnum && c != '-' && c != '_') {
+            return false; /* '@', '/', spaces, CTLs, '%', ... */
+        }
+    }
+    size_t start = out->len;
+    cg_buf_append(out, in, len);
+    for (size_t i = start; i < out->len; i++) {
+        unsigned char c = (unsigned char)out->data[i];
+        if (c >= 'A' && c <= 'Z')
+            out->data[i] = (char)(c - 'A' + 'a');
+    }
+    return true;
+}
+
+/* Appends the normalised host to out; out is left as it was on false. */
+bool
+http_host_normalize(const char *in, size_t len, struct cg_buf *out)
+{
+    size_t host_len = len;
+    const char *colon;
+    size_t start = out->len;
+    bool ok;
+
+    if (len > 0 && in[0] == '[') {
+        const char *rb = memchr(in, ']', len);
+        if (rb == NULL)
+            return false;
+        host_len = (size_t)(rb - in) + 1;
+        if (host_len < len && in[host_len] != ':')
+            return false;
+    } else if ((colon = memchr(in, ':', len)) != NULL) {
+        host_len = (size_t)(colon - in);
+    }
+    if (host_len < len && !port_ok(in + host_len + 1, len - host_len - 1))
+        return false;
+    if (len > 0 && in[0] == '[')
+        ok = host_v6(in, host_len, out);
+    else
+        ok = host_name(in, host_len, out);
+    if (!ok) {
+        out->len = start;
+        if (out->data != NULL)
+            out->data[start] = '\0';
+    }
+    return ok;
+}

@@ -1,0 +1,52 @@
+/*
+ * The HTTPS reverse proxy: client connections (TLS handshake, request
+ * parsing, routing, policy, identity headers) and upstream connections
+ * with a per-worker keep-alive pool. Runs inside one worker's libev loop.
+ */
+#ifndef CG_HTTP_PROXY_H
+#define CG_HTTP_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "http/site.h"
+#include "tls/tls.h"
+
+struct ev_loop;
+struct proxy_conn;
+struct upstream_pool;
+
+/* Per-worker proxy state. */
+struct proxy_env {
+    struct ev_loop *loop;
+    int worker;
+    uint64_t next_id;
+    struct proxy_conn *conns; /* every open client connection */
+    size_t n_conns;
+    struct upstream_pool *pool;
+    bool draining;
+    /* Releases the snapshot reference a connection holds. */
+    void (*snap_release)(void *snap);
+};
+
+void proxy_env_init(struct proxy_env *env, struct ev_loop *loop, int worker,
+                    void (*snap_release)(void *snap));
+/* Closes every connection and pooled upstream connection. */
+void proxy_env_cleanup(struct proxy_env *env);
+
+/*
+ * Takes over an accepted non-blocking socket: fd and the snapshot
+ * reference snap are consumed (released when the connection closes);
+ * tls and site are borrowed from snap.
+ */
+void proxy_accept(struct proxy_env *env, int fd,
+                  const struct sockaddr_storage *peer, void *snap,
+                  struct tls_listener *tls, const struct http_site *site);
+
+/* Graceful stop: idle connections close now, busy ones after their
+ * current response (answered with Connection: close). */
+void proxy_drain(struct proxy_env *env);
+
+#endif

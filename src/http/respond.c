@@ -1,0 +1,356 @@
+/*
+ * Heads in both directions, identity headers, refusals and the access
+ * log line of the proxy.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "core/xmalloc.h"
+#include "http/proxy_int.h"
+
+/* Headers the client may never set for the upstream. */
+static bool
+forwarding_header(struct cg_str n)
+{
+    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto",
+                                        "x-forwarded-host", "forwarded"};
+    for (size_t i = 0; i < CG_ARRAY_LEN(names); i++) {
+        if (cg_str_ieq(n.p, n.len, names[i], strlen(names[i])))
+            return true;
+    }
+    return false;
+}
+
+static void
+put_header(struct cg_buf *b, struct cg_str n, struct cg_str v)
+{
+    cg_buf_append(b, n.p, n.len);
+    cg_buf_append(b, ": ", 2);
+    cg_buf_append(b, v.p, v.len);
+    cg_buf_append(b, "\r\n", 2);
+}
+
+/* certgate's identity headers for the route. */
+static void
+put_identity(struct proxy_conn *pc, struct cg_buf *b)
+{
+    const struct cg_verdict *v = tls_conn_verdict(pc->s.tls);
+    const struct cg_identity *id = tls_conn_identity(pc->s.tls);
+    const struct cg_route_cfg *rc = pc->route->cfg;
+    struct cg_buf val;
+    cg_buf_init(&val);
+    for (size_t i = 0; i < rc->n_headers; i++) {
+        enum cg_field f = rc->headers[i].field;
+        if (f != CG_F_VERIFY && v->status != CG_VERIFY_SUCCESS)
+            continue;
+        cg_buf_reset(&val);
+        if (!ident_field_value(id, v, f, &val))
+            continue;
+        cg_buf_puts(b, rc->headers[i].name);
+        cg_buf_append(b, ": ", 2);
+        http_value_append_safe(b, cg_buf_head(&val), cg_buf_pending(&val));
+        cg_buf_append(b, "\r\n", 2);
+    }
+    cg_buf_cleanup(&val);
+}
+
+void
+resp_forward_head(struct proxy_conn *pc)
+{
+    const struct http_msg *m = http_parser_msg(pc->req);
+    struct cg_buf *b = &pc->up->out;
+    struct cg_str t = http_msg_target(m);
+    if (t.len > 0 && t.p[0] != '/' && t.p[0] != '*') {
+        /* absolute-form: send origin-form */
+        const char *s = memmem(t.p, t.len, "://", 3), *e = t.p + t.len;
+        const char *p = s ? s + 3 : e;
+        while (p < e && *p != '/' && *p != '?')
+            p++;
+        t = p < e ? (struct cg_str){p, (size_t)(e - p)} : CG_STR("/");
+    }
+    cg_buf_printf(b, "%s ", m->method);
+    if (t.len > 0 && t.p[0] == '?')
+        cg_buf_putc(b, '/');
+    cg_buf_append(b, t.p, t.len);
+    cg_buf_printf(b, " HTTP/1.1\r\nHost: %s\r\n",
+                  pc->host_hdr ? pc->host_hdr : pc->route->host_header);
+    for (size_t i = 0; i < m->n_hdrs; i++) {
+        struct cg_str n = http_msg_name(m, i);
+        if (http_is_hop_by_hop(n.p, n.len) ||
+            cg_str_ieq(n.p, n.len, "host", 4) ||
+            cg_str_ieq(n.p, n.len, "content-length", 14) ||
+            forwarding_header(n) ||
+            http_strip_set_has(pc->site->strip, n.p, n.len))
+            continue;
+        put_header(b, n, http_msg_value(m, i));
+    }
+    cg_buf_printf(b, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n",
+                  pc->peer);
+    if (pc->host_hdr != NULL) {
+        cg_buf_puts(b, "X-Forwarded-Host: ");
+        http_value_append_safe(b, pc->host_hdr, strlen(pc->host_hdr));
+        cg_buf_puts(b, "\r\n");
+    }
+    if (m->framing == HTTP_BODY_LENGTH)
+        cg_buf_printf(b, "Content-Length: %llu\r\n",
+                      (unsigned long long)m->content_length);
+    else if (m->framing == HTTP_BODY_CHUNKED)
+        cg_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    long ui = pc->upgrade_req ? http_msg_find(m, "upgrade", 0) : -1;
+    if (ui >= 0) {
+        cg_buf_puts(b, "Connection: upgrade\r\n");
+        put_header(b, CG_STR("Upgrade"), http_msg_value(m, (size_t)ui));
+    } else {
+        cg_buf_puts(b, "Connection: keep-alive\r\n");
+    }
+    put_identity(pc, b);
+    cg_buf_puts(b, "\r\n");
+}
+
+/* Copies the end-to-end headers of an upstream response. */
+static void
+copy_resp_headers(struct cg_buf *b, const struct http_msg *m, bool keep_cl)
+{
+    for (size_t i = 0; i < m->n_hdrs; i++) {
+        struct cg_str n = http_msg_name(m, i);
+        if (http_is_hop_by_hop(n.p, n.len))
+            continue;
+        if (!keep_cl && cg_str_ieq(n.p, n.len, "content-length", 14))
+            continue;
+        put_header(b, n, http_msg_value(m, i));
+    }
+}
+
+void
+resp_write_head(struct proxy_conn *pc, const struct http_msg *m)
+{
+    struct cg_buf *b = &pc->out;
+    struct cg_str reason = http_msg_reason(m);
+    if (m->status < 200 && m->status != 101) {
+        pc->interim = true;
+        if (m->status == 100 || m->status == 103) {
+            cg_buf_printf(b, "HTTP/1.1 %d %.*s\r\n", m->status,
+                          (int)reason.len, reason.p);
+            copy_resp_headers(b, m, false);
+            cg_buf_puts(b, "\r\n");
+        }
+        return;
+    }
+    pc->status = m->status;
+    pc->resp_started = true;
+    cg_buf_printf(b, "HTTP/1.1 %d %.*s\r\n", m->status, (int)reason.len,
+                  reason.p);
+    if (m->status == 101) {
+        if (!pc->upgrade_req) {
+            pc->resp_started = false;
+            resp_refuse(pc, 502, "unexpected_101");
+            return;
+        }
+        copy_resp_headers(b, m, false);
+        long ui = http_msg_find(m, "upgrade", 0);
+        cg_buf_puts(b, "Connection: upgrade\r\n");
+        if (ui >= 0)
+            put_header(b, CG_STR("Upgrade"), http_msg_value(m, (size_t)ui));
+        cg_buf_puts(b, "\r\n");
+        pc->want_tunnel = true;
+        return;
+    }
+    bool keep_cl = m->framing == HTTP_BODY_NONE;
+    copy_resp_headers(b, m, keep_cl);
+    switch (m->framing) {
+    case HTTP_BODY_LENGTH:
+        cg_buf_printf(b, "Content-Length: %llu\r\n",
+                      (unsigned long long)m->content_length);
+        break;
+    case HTTP_BODY_CHUNKED:
+    case HTTP_BODY_EOF:
+        if (pc->http10) {
+            pc->close_after = true;
+        } else {
+            pc->resp_chunked = true;
+            cg_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+        }
+        break;
+    case HTTP_BODY_NONE:
+        if (!pc->is_head && m->status != 204 && m->status != 304 &&
+            http_msg_find(m, "content-length", 0) < 0)
+            cg_buf_puts(b, "Content-Length: 0\r\n");
+        break;
+    }
+    if (pc->close_after || pc->env->draining || !pc->client_keepalive) {
+        pc->close_after = true;
+        cg_buf_puts(b, "Connection: close\r\n\r\n");
+    } else {
+        cg_buf_puts(b, "Connection: keep-alive\r\n\r\n");
+    }
+}
+
+/* Appends body bytes, chunk-framed when chunked. */
+static void
+put_body(struct cg_buf *b, bool chunked, const char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (chunked)
+        cg_buf_printf(b, "%zx\r\n", n);
+    cg_buf_append(b, p, n);
+    if (chunked)
+        cg_buf_append(b, "\r\n", 2);
+}
+
+void
+req_body_sink(void *arg, const char *p, size_t n)
+{
+    struct proxy_conn *pc =
+        CAST_OBJ(struct proxy_conn, arg, PROXY_CONN_MAGIC);
+    if (pc->up != NULL)
+        put_body(&pc->up->out, pc->req_chunked, p, n);
+}
+
+void
+resp_body_sink(void *arg, const char *p, size_t n)
+{
+    struct upconn *up = CAST_OBJ(struct upconn, arg, UPCONN_MAGIC);
+    struct proxy_conn *pc = up->pc;
+    if (pc == NULL || pc->is_head)
+        return;
+    pc->bytes_out += n;
+    put_body(&pc->out, pc->resp_chunked, p, n);
+}
+
+static const char *
+status_text(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+/* A short page explaining a refusal; reason is a static code. */
+static void
+refusal_body(struct cg_buf *body, int status, const char *reason, bool json)
+{
+    const char *text = status_text(status);
+    if (json) {
+        cg_buf_printf(body,
+                      "{\"error\":\"%s\",\"status\":%d,\"reason\":\"%s\"}\n",
+                      status == 403 ? "forbidden" : "error", status, reason);
+        return;
+    }
+    cg_buf_printf(body,
+                  "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                  "<title>%d %s</title></head>\n<body><h1>%d %s</h1>\n"
+                  "<p>certgate refused this request (%s).</p></body></html>\n",
+                  status, text, status, text, reason);
+}
+
+void
+resp_refuse(struct proxy_conn *pc, int status, const char *reason)
+{
+    if (pc->up != NULL) {
+        up_release(pc->up, false);
+        pc->up = NULL;
+    }
+    pc->refusal = reason;
+    pc->status = status;
+    if (pc->resp_started) {
+        /* the head went out already: all we can do is cut the stream */
+        resp_access_log(pc);
+        pc_close(pc);
+        return;
+    }
+    struct cg_buf body;
+    cg_buf_init(&body);
+    refusal_body(&body, status, reason, pc->json_errors);
+    cg_buf_printf(&pc->out,
+                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                  "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                  "X-Content-Type-Options: nosniff\r\n"
+                  "Connection: close\r\n\r\n",
+                  status, status_text(status),
+                  pc->json_errors ? "application/json"
+                                  : "text/html; charset=utf-8",
+                  cg_buf_pending(&body));
+    if (!pc->is_head)
+        cg_buf_append(&pc->out, cg_buf_head(&body), cg_buf_pending(&body));
+    pc->bytes_out = pc->is_head ? 0 : cg_buf_pending(&body);
+    cg_buf_cleanup(&body);
+    if (pc->t_start == 0)
+        pc->t_start = cg_now_ms();
+    resp_access_log(pc);
+    pc->state = PC_CLOSING;
+    pc->close_after = true;
+    pc_set_timer(pc, PROXY_LINGER_MS);
+}
+
+void
+resp_access_log(struct proxy_conn *pc)
+{
+    if (!pc->site->access_log || !cg_log_enabled(CG_LOG_INFO))
+        return;
+    const struct cg_verdict *v = tls_conn_verdict(pc->s.tls);
+    const struct cg_identity *raw = tls_conn_identity_raw(pc->s.tls);
+    static const char *const vs[] = {"NONE", "SUCCESS", "FAILED"};
+    struct cg_logrec r;
+    cg_logrec_begin(&r, CG_LOG_INFO, "access");
+    cg_logrec_int(&r, "conn", (int64_t)pc->id);
+    cg_logrec_str(&r, "listener", pc->site->cfg->name);
+    cg_logrec_str(&r, "peer", pc->peer);
+    cg_logrec_str(&r, "method", pc->method[0] ? pc->method : NULL);
+    cg_logrec_str(&r, "host", pc->host);
+    cg_logrec_str(&r, "path", pc->target);
+    if (pc->route != NULL) {
+        cg_logrec_str(&r, "route", pc->route->cfg->path);
+        cg_logrec_str(&r, "upstream", pc->route->cfg->upstream.url);
+    } else {
+        cg_logrec_str(&r, "route", NULL);
+    }
+    cg_logrec_int(&r, "status", pc->status);
+    cg_logrec_int(&r, "bytes", (int64_t)pc->bytes_out);
+    cg_logrec_int(&r, "duration_ms",
+                  pc->t_start ? cg_now_ms() - pc->t_start : 0);
+    cg_logrec_str(&r, "verify", vs[v->status]);
+    cg_logrec_str(&r, "reason",
+                  v->status == CG_VERIFY_SUCCESS ? NULL : v->reason);
+    if (tls_conn_would_refuse(pc->s.tls))
+        cg_logrec_bool(&r, "would_refuse", true);
+    cg_logrec_str(&r, "refusal", pc->refusal);
+    cg_logrec_str(&r, "cn", raw ? raw->cn : NULL);
+    cg_logrec_str(&r, "serial", raw ? raw->serial : NULL);
+    cg_logrec_str(&r, "sha256", raw ? raw->sha256 : NULL);
+    cg_logrec_str(&r, "tls", tls_conn_version(pc->s.tls));
+    cg_logrec_bool(&r, "resumed", tls_conn_resumed(pc->s.tls));
+    cg_logrec_str(&r, "sni", tls_conn_sni(pc->s.tls));
+    cg_logrec_end(&r);
+}

@@ -1,0 +1,87 @@
+#include "http/stream.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/err.h"
+
+void
+stream_init(struct stream *s, int fd, struct tls_conn *tls)
+{
+    s->fd = fd;
+    s->tls = tls;
+    s->rwant = EV_READ;
+    s->wwant = EV_WRITE;
+}
+
+static int
+want_ev(const struct stream *s)
+{
+    return tls_conn_want(s->tls) == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
+}
+
+ssize_t
+stream_read(struct stream *s, void *buf, size_t n)
+{
+    if (s->tls != NULL) {
+        ssize_t r = tls_conn_read(s->tls, buf, n);
+        if (r == CG_EAGAIN)
+            s->rwant = want_ev(s);
+        return r;
+    }
+    ssize_t r = read(s->fd, buf, n);
+    if (r >= 0)
+        return r;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        s->rwant = EV_READ;
+        return CG_EAGAIN;
+    }
+    return CG_EIO;
+}
+
+ssize_t
+stream_write(struct stream *s, const void *buf, size_t n)
+{
+    if (s->tls != NULL) {
+        ssize_t r = tls_conn_write(s->tls, buf, n);
+        if (r == CG_EAGAIN)
+            s->wwant = want_ev(s);
+        return r;
+    }
+    ssize_t r = send(s->fd, buf, n, MSG_NOSIGNAL);
+    if (r >= 0)
+        return r;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        s->wwant = EV_WRITE;
+        return CG_EAGAIN;
+    }
+    return CG_EIO;
+}
+
+int
+stream_events(const struct stream *s, bool reading, bool writing)
+{
+    return (reading ? s->rwant : 0) | (writing ? s->wwant : 0);
+}
+
+bool
+stream_pending(const struct stream *s)
+{
+    return s->tls != NULL && tls_conn_pending(s->tls);
+}
+
+void
+stream_close(struct stream *s, bool orderly)
+{
+    if (s->tls != NULL) {
+        if (orderly)
+            tls_conn_shutdown(s->tls);
+        tls_conn_free(s->tls);
+        s->tls = NULL;
+    }
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}

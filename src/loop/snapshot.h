@@ -1,0 +1,40 @@
+/*
+ * Snapshots: everything built from one config (TLS contexts, routes),
+ * immutable once published and reference counted. New connections take
+ * the current snapshot; open ones keep theirs until they close.
+ */
+#ifndef CG_LOOP_SNAPSHOT_H
+#define CG_LOOP_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "http/site.h"
+#include "tls/tls.h"
+
+struct snap_listener {
+    struct tls_listener *tls;
+    struct http_site *site;
+};
+
+struct cg_snapshot {
+    atomic_long refs;
+    uint64_t generation;
+    struct cg_config *cfg;
+    struct snap_listener *l; /* one per cfg->listeners[i] */
+};
+
+/*
+ * Builds a snapshot from cfg (consumed, also on failure). Errors are
+ * appended to errors with their JSON paths. Returns 0 and *out with one
+ * reference, or CG_ECONFIG.
+ */
+int snapshot_build(struct cg_config *cfg, const unsigned char *master,
+                   uint64_t generation, struct cg_snapshot **out,
+                   struct cg_strlist *errors);
+void snapshot_ref(struct cg_snapshot *s);
+/* Drops one reference (void * so it can serve as a callback). */
+void snapshot_unref(void *s);
+
+#endif

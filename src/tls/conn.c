@@ -1,0 +1,275 @@
+/*
+ * TLS connections over non-blocking sockets. The WANT_READ/WANT_WRITE
+ * inversion is handled here once: callers only look at tls_conn_want().
+ */
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/xmalloc.h"
+#include "tls/tls_int.h"
+
+static const char *const reasons[] = {
+    "no_cert",        "untrusted",   "expired",        "not_yet_valid",
+    "bad_eku",        "leaf_is_ca",  "bad_name",       "multiple_cn",
+    "bad_signature",  "chain_too_long", "revoked",     "invalid_ca",
+    "bad_host",       "weak_key",    "bad_cert",       "invalid",
+};
+
+const char *
+tls_reason_intern(const char *s, size_t len)
+{
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        if (strlen(reasons[i]) == len && memcmp(reasons[i], s, len) == 0)
+            return reasons[i];
+    }
+    return "invalid";
+}
+
+struct tls_conn *
+tls_conn_of(const SSL *ssl)
+{
+    struct tls_conn *c = SSL_get_app_data(ssl);
+    if (c == NULL || c->magic != TLS_CONN_MAGIC)
+        abort();
+    return c;
+}
+
+static struct tls_conn *
+conn_new(SSL_CTX *ctx, int fd, uint64_t id)
+{
+    SSL *ssl = SSL_new(ctx);
+    if (ssl == NULL)
+        return NULL;
+    struct tls_conn *c = xcalloc(1, sizeof(*c));
+    c->magic = TLS_CONN_MAGIC;
+    c->ssl = ssl;
+    c->id = id;
+    c->verdict = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
+    SSL_set_app_data(ssl, c);
+    if (SSL_set_fd(ssl, fd) != 1) {
+        tls_conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+struct tls_conn *
+tls_conn_accept(struct tls_listener *l, int fd, uint64_t conn_id)
+{
+    struct tls_conn *c = conn_new(l->vh[0].ctx, fd, conn_id);
+    if (c == NULL)
+        return NULL;
+    c->l = l;
+    SSL_set_accept_state(c->ssl);
+    return c;
+}
+
+/* Records OpenSSL's reason for a failed call into c->err. */
+static void
+conn_fail(struct tls_conn *c, const char *call, int sslerr)
+{
+    char q[200];
+    tls_drain_errors(q, sizeof(q));
+    if (sslerr == SSL_ERROR_SYSCALL)
+        snprintf(c->err, sizeof(c->err), "%s failed (%s)", call,
+                 errno ? strerror(errno) : "connection closed by peer");
+    else
+        snprintf(c->err, sizeof(c->err), "%s failed (SSL: %s)", call,
+                 q[0] ? q : "unknown");
+}
+
+/* Completes the identity and verdict once the handshake is done. */
+static void
+handshake_finish(struct tls_conn *c)
+{
+    c->handshake_done = true;
+    if (c->l == NULL)
+        return;
+    X509 *peer = SSL_get0_peer_certificate(c->ssl);
+    if (SSL_session_reused(c->ssl)) {
+        if (peer != NULL && c->ident == NULL) {
+            char err[CG_ERR_LEN];
+            if (tls_identity_from_x509(peer, &c->ident, err) != 0)
+                c->ident = NULL;
+        }
+    } else if (!c->verify_ran) {
+        c->verdict = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
+    }
+    enum cg_auth_mode mode = c->l->vh[c->vhost].mode;
+    if (mode == CG_AUTH_REPORT)
+        c->would_refuse = c->verdict.status != CG_VERIFY_SUCCESS;
+    if (mode == CG_AUTH_OFF) {
+        c->verdict = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
+        ident_free(c->ident);
+        c->ident = NULL;
+    }
+}
+
+int
+tls_conn_handshake(struct tls_conn *c)
+{
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        handshake_finish(c);
+        return 0;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        c->want = TLS_WANT_READ;
+        return CG_EAGAIN;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        c->want = TLS_WANT_WRITE;
+        return CG_EAGAIN;
+    }
+    conn_fail(c, "SSL_do_handshake()", e);
+    return CG_ETLS;
+}
+
+int
+tls_conn_want(const struct tls_conn *c)
+{
+    return c->want;
+}
+
+ssize_t
+tls_conn_read(struct tls_conn *c, void *buf, size_t n)
+{
+    ERR_clear_error();
+    errno = 0;
+    size_t got = 0;
+    int r = SSL_read_ex(c->ssl, buf, n, &got);
+    if (r == 1)
+        return (ssize_t)got;
+    int e = SSL_get_error(c->ssl, r);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        c->want = TLS_WANT_READ;
+        return CG_EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        c->want = TLS_WANT_WRITE;
+        return CG_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        conn_fail(c, "SSL_read()", e);
+        return CG_EIO;
+    }
+}
+
+ssize_t
+tls_conn_write(struct tls_conn *c, const void *buf, size_t n)
+{
+    ERR_clear_error();
+    errno = 0;
+    size_t done = 0;
+    int r = SSL_write_ex(c->ssl, buf, n, &done);
+    if (r == 1)
+        return (ssize_t)done;
+    int e = SSL_get_error(c->ssl, r);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        c->want = TLS_WANT_READ;
+        return CG_EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        c->want = TLS_WANT_WRITE;
+        return CG_EAGAIN;
+    default:
+        conn_fail(c, "SSL_write()", e);
+        return CG_EIO;
+    }
+}
+
+bool
+tls_conn_pending(const struct tls_conn *c)
+{
+    return SSL_pending(c->ssl) > 0;
+}
+
+void
+tls_conn_shutdown(struct tls_conn *c)
+{
+    if (c->handshake_done) {
+        ERR_clear_error();
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+}
+
+void
+tls_conn_free(struct tls_conn *c)
+{
+    if (c == NULL)
+        return;
+    SSL_free(c->ssl);
+    ident_free(c->ident);
+    free(c->sni);
+    c->magic = 0;
+    free(c);
+}
+
+const char *
+tls_conn_error(const struct tls_conn *c)
+{
+    return c->err[0] ? c->err : "TLS error";
+}
+
+const struct cg_verdict *
+tls_conn_verdict(const struct tls_conn *c)
+{
+    return &c->verdict;
+}
+
+const struct cg_identity *
+tls_conn_identity(const struct tls_conn *c)
+{
+    return c->verdict.status == CG_VERIFY_SUCCESS ? c->ident : NULL;
+}
+
+const struct cg_identity *
+tls_conn_identity_raw(const struct tls_conn *c)
+{
+    return c->ident;
+}
+
+bool
+tls_conn_would_refuse(const struct tls_conn *c)
+{
+    return c->would_refuse;
+}
+
+const char *
+tls_conn_sni(const struct tls_conn *c)
+{
+    return c->sni;
+}
+
+size_t
+tls_conn_vhost(const struct tls_conn *c)
+{
+    return c->vhost;
+}
+
+const char *
+tls_conn_version(const struct tls_conn *c)
+{
+    return SSL_get_version(c->ssl);
+}
+
+const char *
+tls_conn_cipher(const struct tls_conn *c)
+{
+    return SSL_get_cipher_name(c->ssl);
+}
+
+bool
+tls_conn_resumed(const struct tls_conn *c)
+{
+    return SSL_session_reused(c->ssl) == 1;
+}

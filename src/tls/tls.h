@@ -1,0 +1,149 @@
+/*
+ * TLS for certgate (owner of OpenSSL on the connection path): listener
+ * contexts with SNI virtual hosts, client-certificate verification, TLS
+ * connections with non-blocking I/O, and upstream client contexts.
+ * No OpenSSL type crosses this header.
+ */
+#ifndef CG_TLS_TLS_H
+#define CG_TLS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/config.h"
+#include "core/err.h"
+#include "ident/ident.h"
+
+#define TLS_MASTER_LEN 32
+
+/* One-time library setup; safe to call more than once. */
+void tls_global_init(void);
+/* Fills secret with TLS_MASTER_LEN random bytes (ticket key master). */
+int tls_master_generate(unsigned char *secret);
+
+/* --- Trust sets ----------------------------------------------------- */
+
+struct tls_trust;
+
+/* Builds a trust set from PEM CA bundles (nothing else is trusted, never
+ * the system store). Errors name path as "<jpath>: <file>: <why>".
+ * Returns 0 and an owned trust, or CG_ECONFIG. */
+int tls_trust_new(const struct cg_strlist *ca_files, const char *jpath,
+                  struct tls_trust **out, char *err);
+void tls_trust_free(struct tls_trust *t);
+
+enum tls_purpose {
+    TLS_PURPOSE_CLIENT, /* client certificate: EKU clientAuth */
+    TLS_PURPOSE_SERVER, /* server certificate: EKU serverAuth */
+};
+
+struct tls_verify_params {
+    enum tls_purpose purpose;
+    int depth;      /* maximum intermediates; 0 = default 4 */
+    int64_t at;     /* verification time (unix); 0 = now */
+    const char *host; /* server purpose: name to match, or NULL */
+};
+
+/*
+ * certgate's one verification function applied to files (for
+ * `certgate verify`): loads the leaf from cert_file (plus any further
+ * certificates in it) and optional chain_file as untrusted
+ * intermediates, then runs exactly what a handshake runs. Fills *v and,
+ * when the leaf parsed, *id (owned). Returns 0 when the verification ran
+ * (see v->status), CG_EIO/CG_EINVAL when files could not be read.
+ */
+int tls_verify_files(struct tls_trust *t, const char *cert_file,
+                     const char *chain_file,
+                     const struct tls_verify_params *p, struct cg_verdict *v,
+                     struct cg_identity **id, char *err);
+
+/* --- Listener contexts ---------------------------------------------- */
+
+struct tls_listener;
+
+/*
+ * Builds the TLS side of listener cfg->listeners[idx]: one context per
+ * certificate entry (virtual host), trust stores, session-id context and
+ * ticket keys derived from master and the entry's client-auth settings.
+ * Problems are appended to errors as "<json path>: <message>".
+ * Returns 0 and an owned listener, or CG_ECONFIG.
+ */
+int tls_listener_new(const struct cg_config *cfg, size_t idx,
+                     const unsigned char *master, struct tls_listener **out,
+                     struct cg_strlist *errors);
+void tls_listener_free(struct tls_listener *l);
+/* Index of the virtual host that serves name (SNI or Host; normalised
+ * lowercase); the first entry when none matches. */
+size_t tls_listener_vhost_find(const struct tls_listener *l,
+                               const char *name);
+/* True when two virtual hosts of l apply the same client-auth policy. */
+bool tls_listener_vhost_same_auth(const struct tls_listener *l, size_t a,
+                                  size_t b);
+/* Client-auth mode of a virtual host. */
+enum cg_auth_mode tls_listener_vhost_mode(const struct tls_listener *l,
+                                          size_t vh);
+
+/* --- Connections ---------------------------------------------------- */
+
+struct tls_conn;
+
+enum {
+    TLS_WANT_READ = 1,
+    TLS_WANT_WRITE = 2,
+};
+
+/* Starts a server connection on an accepted, non-blocking fd (not owned:
+ * the caller closes it after tls_conn_free). Returns owned. */
+struct tls_conn *tls_conn_accept(struct tls_listener *l, int fd,
+                                 uint64_t conn_id);
+/*
+ * Advances the handshake. Returns 0 when complete, CG_EAGAIN when it
+ * needs I/O (tls_conn_want tells which), CG_ETLS when refused or broken:
+ * tls_conn_error() has a log-ready reason and tls_conn_verdict() the
+ * verification reason when a certificate was refused.
+ */
+int tls_conn_handshake(struct tls_conn *c);
+int tls_conn_want(const struct tls_conn *c);
+/* Reads up to n bytes: >0 count, 0 on orderly EOF, CG_EAGAIN, CG_EIO. */
+ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t n);
+/* Writes up to n bytes: >0 count, CG_EAGAIN, CG_EIO. Partial writes are
+ * allowed (SSL_MODE_ENABLE_PARTIAL_WRITE). */
+ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t n);
+/* Bytes already decrypted and waiting inside the TLS layer. */
+bool tls_conn_pending(const struct tls_conn *c);
+/* Sends close_notify (best effort, non-blocking). */
+void tls_conn_shutdown(struct tls_conn *c);
+void tls_conn_free(struct tls_conn *c);
+/* Last error for logs (static or owned by c). */
+const char *tls_conn_error(const struct tls_conn *c);
+
+/* After the handshake (all borrowed from c). */
+const struct cg_verdict *tls_conn_verdict(const struct tls_conn *c);
+const struct cg_identity *tls_conn_identity(const struct tls_conn *c);
+/* The presented leaf's identity whatever the verdict (for logs only:
+ * never map an unverified identity to headers or policy). */
+const struct cg_identity *tls_conn_identity_raw(const struct tls_conn *c);
+/* Report mode: true when the verdict would have been refused. */
+bool tls_conn_would_refuse(const struct tls_conn *c);
+const char *tls_conn_sni(const struct tls_conn *c); /* NULL when none */
+size_t tls_conn_vhost(const struct tls_conn *c);
+const char *tls_conn_version(const struct tls_conn *c);
+const char *tls_conn_cipher(const struct tls_conn *c);
+bool tls_conn_resumed(const struct tls_conn *c);
+
+/* --- Upstream (client) contexts -------------------------------------- */
+
+struct tls_client_ctx;
+
+/* Builds a client context for an https upstream (CA, optional client
+ * certificate, name check). jpath prefixes errors. */
+int tls_client_ctx_new(const struct cg_upstream_cfg *up, const char *jpath,
+                       struct tls_client_ctx **out, char *err);
+void tls_client_ctx_free(struct tls_client_ctx *c);
+/* Starts a client connection on a connected (or connecting) fd. */
+struct tls_conn *tls_conn_connect(struct tls_client_ctx *cc, int fd,
+                                  uint64_t conn_id);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * Internals of src/tls shared between its files and unit tests. Only
+ * src/tls, src/ca and tests include OpenSSL headers.
+ */
+#ifndef CG_TLS_TLS_INT_H
+#define CG_TLS_TLS_INT_H
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "core/err.h"
+#include "ident/ident.h"
+
+/*
+ * Extracts the identity of certificate x (subject and issuer attributes in
+ * encoding order with short names, SAN email/DNS/URI/IP, serial, validity,
+ * fingerprints, base64 DER, PEM) and calls ident_finish(). Values are
+ * converted to UTF-8 (BMPString, UniversalString, T61 handled); a NUL byte
+ * in any subject or SAN value sets id->name_has_nul. Returns 0 and an
+ * owned identity, or CG_ETLS with err filled.
+ */
+int tls_identity_from_x509(X509 *x, struct cg_identity **out, char *err);
+
+/* Writes OpenSSL's queued errors ("; "-separated) into buf and clears the
+ * queue: used to name the failed call in one log line. */
+void tls_drain_errors(char *buf, size_t len);
+
+#endif
+
+#include "tls/tls.h"
+
+struct tls_trust {
+    X509_STORE *store;
+    STACK_OF(X509_NAME) *names; /* CA subjects, for CertificateRequest */
+    size_t n_cas;
+    unsigned char hash[32]; /* SHA-256 over the sorted CA fingerprints */
+};
+
+/*
+ * The one verification function: chain building by OpenSSL on an
+ * initialised ctx (store, leaf, untrusted, params already set), then
+ * certgate's own checks (leaf not a CA, EKU present => non-empty and
+ * containing the purpose, names without NUL/control bytes, one CN).
+ * Always fills *v; *id gets the owned leaf identity when the leaf could be
+ * parsed (else NULL). Sets the ctx error so OpenSSL sends a fitting alert.
+ * Returns 1 when accepted, 0 when refused.
+ */
+int tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
+                         struct cg_verdict *v, struct cg_identity **id);
+
+#define TLS_CONN_MAGIC 0x544c5343u
+
+struct tls_vhost {
+    SSL_CTX *ctx;
+    struct cg_strlist names; /* lowercase; "*.example.com" wildcards */
+    enum cg_auth_mode mode;
+    int depth;
+    struct tls_trust *trust; /* NULL when mode is off */
+    unsigned char auth_hash[32];
+};
+
+struct tls_listener {
+    char *name;
+    struct tls_vhost *vh;
+    size_t n_vh;
+    unsigned char master[TLS_MASTER_LEN];
+};
+
+struct tls_conn {
+    unsigned magic;
+    SSL *ssl;
+    struct tls_listener *l; /* NULL for upstream connections */
+    size_t vhost;
+    uint64_t id;
+    int want;
+    bool verify_ran;
+    bool would_refuse;
+    bool handshake_done;
+    struct cg_verdict verdict;
+    struct cg_identity *ident;
+    char *sni;
+    char err[256];
+};
+
+/* Returns the tls_conn attached to ssl (checked magic). */
+struct tls_conn *tls_conn_of(const SSL *ssl);
+/* Maps a reason text back to its static code ("invalid" if unknown). */
+const char *tls_reason_intern(const char *s, size_t len);
+/* Installs session-ticket key and appdata callbacks on a vhost ctx. */
+void tls_tickets_setup(SSL_CTX *ctx);

@@ -1,0 +1,167 @@
+/*
+ * The one verification function, shared by handshakes and
+ * `certgate verify`: OpenSSL's chain building plus the checks OpenSSL 3.0
+ * lets through.
+ */
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+#include "core/xmalloc.h"
+#include "tls/tls_int.h"
+
+/* Maps an X509_V_ERR_* code to certgate's stable reason code. */
+static const char *
+reason_for(int e)
+{
+    switch (e) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "expired";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "not_yet_valid";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_CERT_REJECTED:
+        return "untrusted";
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+        return "bad_signature";
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+        return "chain_too_long";
+    case X509_V_ERR_INVALID_PURPOSE:
+        return "bad_eku";
+    case X509_V_ERR_CERT_REVOKED:
+        return "revoked";
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+        return "invalid_ca";
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "bad_host";
+    case X509_V_ERR_EE_KEY_TOO_SMALL:
+    case X509_V_ERR_CA_KEY_TOO_SMALL:
+    case X509_V_ERR_CA_MD_TOO_WEAK:
+        return "weak_key";
+    default:
+        return "invalid";
+    }
+}
+
+/* certgate's checks on a chain OpenSSL accepted; NULL or a reason. */
+static const char *
+leaf_checks(X509 *leaf, enum tls_purpose purpose, const struct cg_identity *id)
+{
+    uint32_t flags = X509_get_extension_flags(leaf);
+    if ((flags & EXFLAG_BCONS) && (flags & EXFLAG_CA))
+        return "leaf_is_ca";
+    if (flags & EXFLAG_XKUSAGE) {
+        uint32_t want =
+            purpose == TLS_PURPOSE_CLIENT ? XKU_SSL_CLIENT : XKU_SSL_SERVER;
+        if ((X509_get_extended_key_usage(leaf) & want) == 0)
+            return "bad_eku";
+    }
+    if (id == NULL)
+        return "bad_cert";
+    return ident_check_names(id);
+}
+
+int
+tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
+                     struct cg_verdict *v, struct cg_identity **id)
+{
+    X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+    char err[CG_ERR_LEN];
+    *id = NULL;
+    if (leaf == NULL) {
+        *v = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
+        return 0;
+    }
+    if (tls_identity_from_x509(leaf, id, err) != 0) {
+        ERR_clear_error();
+        *id = NULL;
+    }
+    int ok = X509_verify_cert(ctx);
+    if (ok <= 0) {
+        int e = X509_STORE_CTX_get_error(ctx);
+        *v = (struct cg_verdict){CG_VERIFY_FAILED, reason_for(e)};
+        ERR_clear_error();
+        return 0;
+    }
+    const char *why = leaf_checks(leaf, purpose, *id);
+    if (why != NULL) {
+        *v = (struct cg_verdict){CG_VERIFY_FAILED, why};
+        X509_STORE_CTX_set_error(ctx, strcmp(why, "bad_eku") == 0
+                                          ? X509_V_ERR_INVALID_PURPOSE
+                                          : X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    *v = (struct cg_verdict){CG_VERIFY_SUCCESS, NULL};
+    return 1;
+}
+
+/* Reads every certificate of a PEM file; the first into *first. */
+static int
+read_pems(const char *file, X509 **first, STACK_OF(X509) *rest, char *err)
+{
+    BIO *bio = BIO_new_file(file, "r");
+    if (bio == NULL) {
+        ERR_clear_error();
+        return cg_seterr(err, CG_EIO, "%s: cannot read", file);
+    }
+    X509 *x;
+    size_t n = 0;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (first != NULL && *first == NULL)
+            *first = x;
+        else
+            sk_X509_push(rest, x);
+        n++;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    if (n == 0)
+        return cg_seterr(err, CG_EINVAL, "%s: no PEM certificate found",
+                         file);
+    return 0;
+}
+
+int
+tls_verify_files(struct tls_trust *t, const char *cert_file,
+                 const char *chain_file, const struct tls_verify_params *p,
+                 struct cg_verdict *v, struct cg_identity **id, char *err)
+{
+    X509 *leaf = NULL;
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    X509_STORE_CTX *ctx = NULL;
+    int rc = read_pems(cert_file, &leaf, untrusted, err);
+    if (rc == 0 && chain_file != NULL)
+        rc = read_pems(chain_file, NULL, untrusted, err);
+    if (rc != 0)
+        goto out;
+    ctx = X509_STORE_CTX_new();
+    if (ctx == NULL || !X509_STORE_CTX_init(ctx, t->store, leaf, untrusted)) {
+        rc = cg_seterr(err, CG_ETLS, "X509_STORE_CTX_init() failed");
+        goto out;
+    }
+    X509_STORE_CTX_set_default(
+        ctx, p->purpose == TLS_PURPOSE_CLIENT ? "ssl_client" : "ssl_server");
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_depth(param, p->depth > 0 ? p->depth : 4);
+    if (p->at != 0)
+        X509_VERIFY_PARAM_set_time(param, (time_t)p->at);
+    if (p->host != NULL)
+        X509_VERIFY_PARAM_set1_host(param, p->host, 0);
+    tls_verify_store_ctx(ctx, p->purpose, v, id);
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_free(leaf);
+    sk_X509_pop_free(untrusted, X509_free);
+    ERR_clear_error();
+    return rc;
+}
