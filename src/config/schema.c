@@ -196,10 +196,12 @@ client_auth_post(struct cfg_ctx *c, json_t *obj, void *base)
 {
     struct cg_client_auth_cfg *ca = base;
     bool has_mode = obj && json_object_get(obj, "mode");
+    /* "mode": "off" switches client auth off whatever "enabled" says, so
+     * one key is enough to flip the switch on a reload */
+    if (has_mode && ca->mode == CG_AUTH_OFF)
+        ca->enabled = false;
     if (!ca->enabled)
         ca->mode = CG_AUTH_OFF;
-    else if (has_mode && ca->mode == CG_AUTH_OFF)
-        cfg_error_at(c, "mode", "\"off\" contradicts \"enabled\": true");
     if (ca->enabled && ca->trust == NULL &&
         !(obj && json_object_get(obj, "trust")))
         cfg_error_at(c, "trust", "required when enabled is true");

@@ -23,6 +23,8 @@
  * Line endings and folding are checked by a small scanner over the head
  * bytes llhttp consumed (and over the trailer section of chunked bodies,
  * whose start is found by pausing in on_chunk_header for the last chunk).
+ * The scanner and the header and head checks live in parse_check.c; this
+ * file holds the llhttp callbacks, the head copy and the driver.
  *
  * CONNECT is refused with 405: certgate is a reverse proxy, not a tunnel.
  * Every response error is reported as 502.
@@ -38,70 +40,9 @@
 
 #include "core/util.h"
 #include "core/xmalloc.h"
+#include "http/parse_int.h"
 
 #define PARSER_MAGIC 0x63677068u /* "cgph" */
-
-enum phase {
-    PH_HEAD,     /* reading a head (or between messages) */
-    PH_BODY,     /* head reported; body or DONE pending */
-    PH_UPGRADED, /* DONE of an upgrade: no more HTTP */
-    PH_EOF,      /* http_parser_finish() ended the input */
-    PH_DEAD,     /* error reported */
-};
-
-/* What stopped llhttp_execute with HPE_PAUSED. */
-enum stop {
-    STOP_NONE,
-    STOP_HEAD,       /* on_headers_complete */
-    STOP_LAST_CHUNK, /* on_chunk_header for the zero-size chunk */
-    STOP_DONE,       /* on_message_complete */
-};
-
-/* Line-ending checker for head and trailer bytes. */
-struct scan {
-    bool cr;         /* previous byte was CR */
-    bool bol;        /* at the beginning of a line */
-    bool line1_done; /* start line seen (or trailer section) */
-    size_t n1;       /* bytes of the start line so far */
-    unsigned sp;     /* spaces in the start line */
-    char pre[9];     /* first bytes of the start line */
-    char tail[9];    /* last bytes of the start line (rolling) */
-};
-
-struct http_parser {
-    unsigned magic;
-    llhttp_t ll;
-    llhttp_settings_t cb;
-    bool request;
-    size_t max_head, max_hdrs;
-    http_body_fn *body;
-    void *arg;
-    struct http_msg msg;
-
-    enum phase phase;
-    enum stop stop;
-    bool paused;        /* llhttp paused: resume before executing */
-    bool in_msg;        /* on_message_begin seen, DONE not yet */
-    bool head_seen;     /* HEAD reported for the current message */
-    bool done_pending;  /* HEAD reported at the message end: DONE next */
-    bool head_response; /* next final response answers HEAD */
-    bool scanning;      /* consumed bytes go through sc */
-    struct scan sc;
-    const char *cur;    /* data given to the running llhttp_execute */
-    size_t head_before; /* head bytes consumed before cur */
-    size_t trailer_bytes;
-
-    struct {           /* framing headers of the current head */
-        bool in_field; /* a header name is being received */
-        unsigned n_host, n_cl, n_te;
-        bool expect_100, expect_bad;
-        int te_status; /* 400/501 for a refused request coding */
-        const char *te_reason;
-    } h;
-
-    int err_status;
-    const char *err_reason;
-};
 
 static struct http_parser *
 from_ll(llhttp_t *ll)
@@ -112,9 +53,8 @@ from_ll(llhttp_t *ll)
     return p;
 }
 
-/* Records the first error; returns -1 for llhttp. */
-static int
-fail(struct http_parser *p, int status, const char *reason)
+int
+http_parser_fail(struct http_parser *p, int status, const char *reason)
 {
     if (p->err_status == 0) {
         p->err_status = p->request ? status : 502;
@@ -126,7 +66,8 @@ fail(struct http_parser *p, int status, const char *reason)
 static int
 fail_limit(struct http_parser *p, const char *reason)
 {
-    return fail(p, 431, p->request ? reason : "upstream head too large");
+    return http_parser_fail(p, 431,
+                            p->request ? reason : "upstream head too large");
 }
 
 static struct cg_str
@@ -173,77 +114,6 @@ http_msg_find(const struct http_msg *m, const char *name, size_t start)
             return (long)i;
     }
     return -1;
-}
-
-/* ---- line scanner ---- */
-
-static void
-scan_reset(struct scan *s, bool trailer)
-{
-    memset(s, 0, sizeof(*s));
-    s->bol = true;
-    s->line1_done = trailer;
-}
-
-/* Checks a finished start line; returns a refusal reason or NULL. */
-static const char *
-scan_line1(const struct scan *s, bool request)
-{
-    size_t n = s->n1 < 9 ? s->n1 : 9;
-    if (request) {
-        char tail[9];
-        /* tail is a ring indexed by byte count */
-        for (size_t i = 0; i < n; i++)
-            tail[i] = s->tail[(s->n1 - n + i) % 9];
-        if (s->sp != 2 || n != 9 ||
-            (memcmp(tail, " HTTP/1.1", 9) != 0 &&
-             memcmp(tail, " HTTP/1.0", 9) != 0))
-            return "malformed request line";
-        return NULL;
-    }
-    if (n != 9 || (memcmp(s->pre, "HTTP/1.1 ", 9) != 0 &&
-                   memcmp(s->pre, "HTTP/1.0 ", 9) != 0))
-        return "malformed status line";
-    return NULL;
-}
-
-/* Runs the scanner over consumed head or trailer bytes. */
-static const char *
-scan_bytes(struct scan *s, bool request, const char *d, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = d[i];
-        if (s->cr) {
-            if (c != '\n')
-                return "bare CR";
-            s->cr = false;
-            s->bol = true;
-            if (!s->line1_done && s->n1 > 0) {
-                s->line1_done = true;
-                const char *r = scan_line1(s, request);
-                if (r != NULL)
-                    return r;
-            }
-            continue;
-        }
-        if (c == '\r') {
-            s->cr = true;
-            continue;
-        }
-        if (c == '\n')
-            return "bare LF";
-        if (s->bol && s->line1_done && (c == ' ' || c == '\t'))
-            return "obs-fold";
-        s->bol = false;
-        if (!s->line1_done) {
-            if (s->n1 < sizeof(s->pre))
-                s->pre[s->n1] = c;
-            s->tail[s->n1 % 9] = c;
-            s->n1++;
-            s->sp += c == ' ';
-        }
-    }
-    return NULL;
 }
 
 /* ---- llhttp callbacks ---- */
@@ -350,180 +220,14 @@ on_header_value(llhttp_t *ll, const char *at, size_t n)
     return check_head_size(p, at + n);
 }
 
-static bool
-is_token(const char *s, size_t n)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || (c != 0 && strchr(extra, c))))
-            return false;
-    }
-    return true;
-}
-
-/*
- * Request Transfer-Encoding (raw value, leading OWS already skipped by
- * llhttp): exactly "chunked" is fine; a list of codings ending in
- * "chunked" is well formed but unsupported (501); anything else is 400,
- * including trailing whitespace, which another parser might not strip.
- */
-static void
-check_te(struct http_parser *p, const char *v, size_t len)
-{
-    const char *s = v, *end = v + len;
-    bool last = false;
-
-    if (cg_str_ieq(v, len, "chunked", 7))
-        return;
-    p->h.te_status = 400;
-    p->h.te_reason = "invalid transfer-encoding";
-    while (!last) {
-        const char *comma = memchr(s, ',', (size_t)(end - s));
-        const char *e = comma != NULL ? comma : end;
-        last = comma == NULL;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        while (!last && e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        bool chunked = cg_str_ieq(s, (size_t)(e - s), "chunked", 7);
-        if (chunked != last || !is_token(s, (size_t)(e - s)))
-            return;
-        s = last ? end : comma + 1;
-    }
-    p->h.te_status = 501;
-    p->h.te_reason = "unsupported transfer-coding";
-}
-
-/* Parses a Content-Length value: digits only, no overflow. */
-static bool
-parse_cl(const char *v, size_t len, uint64_t *out)
-{
-    uint64_t n = 0;
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return false;
-        if (n > (UINT64_MAX - 9) / 10)
-            return false;
-        n = n * 10 + (uint64_t)(v[i] - '0');
-    }
-    *out = n;
-    return true;
-}
-
-#define NAME_IS(n, lit) cg_str_ieq((n).p, (n).len, lit, sizeof(lit) - 1)
-
-/* A complete header line: trims the value, notes framing headers. */
+/* A complete header line: checked, trimmed, framing headers noted. */
 static int
 on_header_value_complete(llhttp_t *ll)
 {
     struct http_parser *p = from_ll(ll);
-    struct http_msg *m = &p->msg;
     if (p->head_seen)
         return 0;
-    struct http_hdr *h = &m->hdrs[m->n_hdrs - 1];
-    struct cg_str name = http_msg_name(m, m->n_hdrs - 1);
-    const char *raw = m->store.data + h->value_off, *v = raw;
-    size_t raw_len = h->value_len;
-
-    if (name.len == 0)
-        return fail(p, 400, "empty header name");
-    for (size_t i = 0; i < raw_len; i++) {
-        unsigned char c = (unsigned char)raw[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return fail(p, 400, "control character in header");
-    }
-    while (h->value_len > 0 && (v[0] == ' ' || v[0] == '\t')) {
-        v++;
-        h->value_off++;
-        h->value_len--;
-    }
-    while (h->value_len > 0 &&
-           (v[h->value_len - 1] == ' ' || v[h->value_len - 1] == '\t'))
-        h->value_len--;
-
-    if (NAME_IS(name, "host")) {
-        p->h.n_host++;
-    } else if (NAME_IS(name, "content-length")) {
-        p->h.n_cl++;
-        if (!parse_cl(v, h->value_len, &m->content_length))
-            return fail(p, 400, "invalid content-length");
-    } else if (NAME_IS(name, "transfer-encoding")) {
-        p->h.n_te++;
-        if (p->request && p->h.te_status == 0)
-            check_te(p, raw, raw_len);
-    } else if (NAME_IS(name, "expect")) {
-        if (cg_str_ieq(v, h->value_len, "100-continue", 12))
-            p->h.expect_100 = true;
-        else
-            p->h.expect_bad = true;
-    }
-    return 0;
-}
-
-/* origin-form, absolute-form (http/https), or "*" for OPTIONS. */
-static bool
-target_ok(const struct http_msg *m, uint8_t method)
-{
-    struct cg_str t = http_msg_target(m);
-    if (t.len > 0 && t.p[0] == '/')
-        return true;
-    if (t.len > 7 && cg_str_ieq(t.p, 7, "http://", 7))
-        return true;
-    if (t.len > 8 && cg_str_ieq(t.p, 8, "https://", 8))
-        return true;
-    return t.len == 1 && t.p[0] == '*' && method == HTTP_OPTIONS;
-}
-
-static int
-check_request(struct http_parser *p)
-{
-    const llhttp_t *ll = &p->ll;
-    struct http_msg *m = &p->msg;
-
-    if (ll->http_major != 1 || ll->http_minor > 1)
-        return fail(p, 505, "unsupported http version");
-    if (ll->method == HTTP_CONNECT)
-        return fail(p, 405, "connect not supported");
-    if (!target_ok(m, ll->method))
-        return fail(p, 400, "bad request target");
-    if (p->h.n_host > 1)
-        return fail(p, 400, "duplicate host");
-    if (p->h.n_host == 0 && ll->http_minor == 1)
-        return fail(p, 400, "missing host");
-    if (p->h.n_cl > 1)
-        return fail(p, 400, "duplicate content-length");
-    if (p->h.n_te > 0) {
-        if (ll->http_minor == 0)
-            return fail(p, 400, "transfer-encoding in http/1.0");
-        if (p->h.n_cl > 0)
-            return fail(p, 400, "content-length with transfer-encoding");
-        if (p->h.n_te > 1)
-            return fail(p, 400, "duplicate transfer-encoding");
-        if (p->h.te_status != 0)
-            return fail(p, p->h.te_status, p->h.te_reason);
-    }
-    if (p->h.expect_bad)
-        return fail(p, 417, "unsupported expectation");
-    return 0;
-}
-
-static int
-check_response(struct http_parser *p)
-{
-    const llhttp_t *ll = &p->ll;
-    if (ll->http_major != 1 || ll->http_minor > 1)
-        return fail(p, 502, "unsupported upstream http version");
-    if (p->h.n_cl > 1)
-        return fail(p, 502, "duplicate content-length");
-    if (p->h.n_cl > 0 && p->h.n_te > 0)
-        return fail(p, 502, "content-length with transfer-encoding");
-    return 0;
+    return http_check_header(p);
 }
 
 /* Fills the message fields known at the end of the head. */
@@ -574,7 +278,7 @@ on_headers_complete(llhttp_t *ll)
     struct http_msg *m = &p->msg;
     bool skip = false;
 
-    if ((p->request ? check_request(p) : check_response(p)) != 0)
+    if (http_check_head(p) != 0)
         return -1;
     m->version_major = ll->http_major;
     m->version_minor = ll->http_minor;
@@ -678,7 +382,7 @@ die(struct http_parser *p, llhttp_errno_t err)
     if (p->err_status == 0) {
         int status;
         const char *reason = ll_reason(p, err, &status);
-        fail(p, status, reason);
+        http_parser_fail(p, status, reason);
     }
     p->phase = PH_DEAD;
     return HTTP_PEV_ERROR;
@@ -687,7 +391,7 @@ die(struct http_parser *p, llhttp_errno_t err)
 static enum http_pev
 die_with(struct http_parser *p, int status, const char *reason)
 {
-    fail(p, status, reason);
+    http_parser_fail(p, status, reason);
     return die(p, HPE_USER);
 }
 
@@ -703,7 +407,7 @@ message_done(struct http_parser *p)
     p->head_before = 0;
     p->trailer_bytes = 0;
     p->scanning = true;
-    scan_reset(&p->sc, false);
+    http_scan_reset(&p->sc, false);
     return HTTP_PEV_DONE;
 }
 
@@ -726,9 +430,9 @@ static bool
 account(struct http_parser *p, const char *d, size_t n)
 {
     if (p->scanning) {
-        const char *r = scan_bytes(&p->sc, p->request, d, n);
+        const char *r = http_scan_bytes(&p->sc, p->request, d, n);
         if (r != NULL) {
-            fail(p, 400, r);
+            http_parser_fail(p, 400, r);
             return false;
         }
     }
@@ -773,7 +477,7 @@ run(struct http_parser *p, const char *data, size_t len, size_t *off)
         if (err != HPE_PAUSED || p->stop != STOP_LAST_CHUNK)
             return err;
         p->scanning = true;
-        scan_reset(&p->sc, true);
+        http_scan_reset(&p->sc, true);
     }
 }
 
@@ -878,7 +582,7 @@ http_parser_new(bool request, size_t max_head_bytes, size_t max_headers,
 
     p->phase = PH_HEAD;
     p->scanning = true;
-    scan_reset(&p->sc, false);
+    http_scan_reset(&p->sc, false);
     return p;
 }
 

@@ -8,6 +8,8 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -216,6 +218,53 @@ split_absolute(struct cg_str t, struct cg_str *authority, struct cg_str *path)
     return true;
 }
 
+/* q of the Accept media range that best matches type/sub, -1 if none;
+ * *spec gets 2 exact, 1 type/ *, 0 * / *. */
+static double
+accept_q(struct cg_str v, const char *type, const char *sub)
+{
+    double best = -1;
+    int best_spec = -1;
+    const char *p = v.p, *end = v.p + v.len;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        const char *semi = memchr(p, ';', (size_t)(e - p));
+        const char *re = semi ? semi : e;
+        while (p < re && (*p == ' ' || *p == '\t'))
+            p++;
+        while (re > p && (re[-1] == ' ' || re[-1] == '\t'))
+            re--;
+        char range[64];
+        size_t n = (size_t)(re - p) < sizeof(range) - 1
+                       ? (size_t)(re - p) : sizeof(range) - 1;
+        memcpy(range, p, n);
+        range[n] = '\0';
+        double q = 1.0;
+        const char *qp = semi ? memmem(semi, (size_t)(e - semi), "q=", 2)
+                              : NULL;
+        if (qp != NULL)
+            q = strtod(qp + 2, NULL);
+        char want[64];
+        snprintf(want, sizeof(want), "%s/%s", type, sub);
+        int spec = -1;
+        if (strcasecmp(range, want) == 0)
+            spec = 2;
+        else if (strncasecmp(range, type, strlen(type)) == 0 &&
+                 strcmp(range + strlen(type), "/*") == 0)
+            spec = 1;
+        else if (strcmp(range, "*/*") == 0)
+            spec = 0;
+        if (spec > best_spec) {
+            best_spec = spec;
+            best = q;
+        }
+        p = comma ? comma + 1 : end;
+    }
+    return best;
+}
+
+/* True when the client prefers JSON to HTML for error pages. */
 static bool
 accepts_json(const struct http_msg *m)
 {
@@ -223,9 +272,9 @@ accepts_json(const struct http_msg *m)
     if (i < 0)
         return false;
     struct cg_str v = http_msg_value(m, (size_t)i);
-    const char *j = memmem(v.p, v.len, "json", 4);
-    const char *h = memmem(v.p, v.len, "text/html", 9);
-    return j != NULL && (h == NULL || j < h);
+    double json = accept_q(v, "application", "json");
+    double html = accept_q(v, "text", "html");
+    return json > 0 && json > html;
 }
 
 /* Decides what to do with a complete request head. */

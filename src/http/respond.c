@@ -23,6 +23,25 @@ forwarding_header(struct cg_str n)
     return false;
 }
 
+/* True when a Connection header of m lists n (RFC 9110 7.6.1: such
+ * headers are hop-by-hop and never forwarded). */
+static bool
+connection_listed(const struct http_msg *m, struct cg_str n)
+{
+    char name[128];
+    if (n.len >= sizeof(name))
+        return false;
+    memcpy(name, n.p, n.len);
+    name[n.len] = '\0';
+    for (long i = http_msg_find(m, "connection", 0); i >= 0;
+         i = http_msg_find(m, "connection", (size_t)i + 1)) {
+        struct cg_str v = http_msg_value(m, (size_t)i);
+        if (http_value_has_token(v.p, v.len, name))
+            return true;
+    }
+    return false;
+}
+
 static void
 put_header(struct cg_buf *b, struct cg_str n, struct cg_str v)
 {
@@ -81,7 +100,7 @@ resp_forward_head(struct proxy_conn *pc)
         if (http_is_hop_by_hop(n.p, n.len) ||
             cg_str_ieq(n.p, n.len, "host", 4) ||
             cg_str_ieq(n.p, n.len, "content-length", 14) ||
-            forwarding_header(n) ||
+            forwarding_header(n) || connection_listed(m, n) ||
             http_strip_set_has(pc->site->strip, n.p, n.len))
             continue;
         put_header(b, n, http_msg_value(m, i));
@@ -115,7 +134,7 @@ copy_resp_headers(struct cg_buf *b, const struct http_msg *m, bool keep_cl)
 {
     for (size_t i = 0; i < m->n_hdrs; i++) {
         struct cg_str n = http_msg_name(m, i);
-        if (http_is_hop_by_hop(n.p, n.len))
+        if (http_is_hop_by_hop(n.p, n.len) || connection_listed(m, n))
             continue;
         if (!keep_cl && cg_str_ieq(n.p, n.len, "content-length", 14))
             continue;

@@ -180,7 +180,7 @@ up_connect_step(struct upconn *up)
         }
         up->state = up->s.tls != NULL ? UP_HANDSHAKE : UP_READY;
         if (up->state == UP_READY)
-            up_set_timer(up, 0);
+            up_arm_read_timer(up, up->armed);
         return 1;
     }
     if (up->state == UP_HANDSHAKE) {
@@ -197,7 +197,7 @@ up_connect_step(struct upconn *up)
             return -1;
         }
         up->state = UP_READY;
-        up_set_timer(up, 0);
+        up_arm_read_timer(up, up->armed);
         return 1;
     }
     return 0;

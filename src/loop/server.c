@@ -24,7 +24,8 @@
 
 /* Listening sockets of one address: one per worker (SO_REUSEPORT). */
 struct lsock {
-    char *key; /* the "listen" string as configured */
+    char *key; /* "<listener name> <listen string>": two listeners on
+                  port 0 never share sockets */
     int port;  /* the port actually bound */
     int *fds;
 };
@@ -131,7 +132,7 @@ static int
 lsock_open(struct lsock *s, const struct cg_listener_cfg *lc, int nworkers,
            char *err)
 {
-    s->key = xstrdup(lc->listen);
+    s->key = xasprintf("%s %s", lc->name, lc->listen);
     s->fds = xmalloc(sizeof(int) * (size_t)nworkers);
     int port = ntohs(lc->addr.ss_family == AF_INET6
                          ? ((const struct sockaddr_in6 *)&lc->addr)->sin6_port
@@ -166,9 +167,10 @@ socks_for(struct server *sv, const struct cg_snapshot *snap,
     for (size_t i = 0; i < n; i++) {
         const struct cg_listener_cfg *lc = &snap->cfg->listeners[i];
         bool found = false;
+        char *key = xasprintf("%s %s", lc->name, lc->listen);
         for (size_t j = 0; j < sv->n_socks && !found; j++) {
             if (sv->socks[j].key != NULL &&
-                strcmp(sv->socks[j].key, lc->listen) == 0) {
+                strcmp(sv->socks[j].key, key) == 0) {
                 ns[i] = sv->socks[j];
                 ns[i].key = xstrdup(sv->socks[j].key);
                 ns[i].fds = xmalloc(sizeof(int) * (size_t)sv->nworkers);
@@ -177,6 +179,7 @@ socks_for(struct server *sv, const struct cg_snapshot *snap,
                 found = true;
             }
         }
+        free(key);
         if (!found && lsock_open(&ns[i], lc, sv->nworkers, err) != 0) {
             for (size_t k = 0; k < i; k++) {
                 bool reused = false;

@@ -449,12 +449,6 @@ test_client_auth(void **state)
     EXPECT_ERR(CFG("", ",'client_auth':{'mode':'sometimes'}", ""),
                "listeners[0].client_auth.mode: expected one of off, "
                "optional, required, report");
-    EXPECT_ERR(CFG(TRUST,
-                   ",'client_auth':{'enabled':true,'mode':'off',"
-                   "'trust':'staff'}",
-                   ""),
-               "listeners[0].client_auth.mode: \"off\" contradicts "
-               "\"enabled\": true");
     EXPECT_ERR(CFG(TRUST, ",'client_auth':{'enabled':true}", ""),
                "listeners[0].client_auth.trust: required when enabled is "
                "true");
@@ -464,6 +458,14 @@ test_client_auth(void **state)
 
     struct cg_config *cfg = load_ok(
         CFG(TRUST, ",'client_auth':{'enabled':false,'mode':'required'}", ""));
+    assert_false(cfg->listeners[0].client_auth.enabled);
+    assert_int_equal(cfg->listeners[0].client_auth.mode, CG_AUTH_OFF);
+    config_free(cfg);
+    /* "mode": "off" switches client auth off even with "enabled": true */
+    cfg = load_ok(CFG(TRUST,
+                      ",'client_auth':{'enabled':true,'mode':'off',"
+                      "'trust':'staff'}",
+                      ""));
     assert_false(cfg->listeners[0].client_auth.enabled);
     assert_int_equal(cfg->listeners[0].client_auth.mode, CG_AUTH_OFF);
     config_free(cfg);
