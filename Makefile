@@ -3,6 +3,7 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 20
 
 .PHONY: all deps build run test test-unit test-asan clean format
 
@@ -22,7 +23,8 @@ run: build
 	scripts/example.sh $(BUILD)/certgate
 
 # Every suite (unit + integration), then all of them again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer
+# target for a bounded time.
 test: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
@@ -30,6 +32,7 @@ test: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCG_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ctest -j$(JOBS) --output-on-failure
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 test-unit: build
 	cd $(BUILD) && ctest -j$(JOBS) -R '^unit_' --output-on-failure

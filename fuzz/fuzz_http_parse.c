@@ -1,23 +1,23 @@
 /*
- * libFuzzer target for src/http/parse.c (and the header helpers): the
- * input after a 5-byte prefix is fed to a request or response parser in
- * pseudo-random pieces, driven as the proxy drives it.
+ * libFuzzer target for src/http/parse.c and parse_check.c (and the header
+ * helpers): the input after a 5-byte prefix is fed to a request or
+ * response parser in pseudo-random pieces, driven as the proxy drives it.
  *
  * Prefix: byte 0 = mode (bit 0: response parser, bit 1: the response
  * answers HEAD, bit 2: small limits), bytes 1..4 = seed of the split sizes.
  *
  * Build and run (from the repository root; not part of CMake):
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
+ *   mkdir -p build-fuzz/corpus-http
+ *   clang -g -O1 -std=c17 -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=undefined -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 \
  *     -Isrc -isystem /usr/share/include/llhttp \
- *     fuzz/fuzz_http_parse.c src/http/parse.c src/http/headers.c \
- *     src/core/buf.c src/core/util.c src/core/xmalloc.c \
+ *     fuzz/fuzz_http_parse.c src/http/parse.c src/http/parse_check.c \
+ *     src/http/headers.c src/core/buf.c src/core/util.c src/core/xmalloc.c \
  *     /usr/share/llhttp/llhttp.c /usr/share/llhttp/api.c \
- *     /usr/share/llhttp/http.c -o build/fuzz_http_parse
- *   mkdir -p build/fuzz-corpus-http
- *   ./build/fuzz_http_parse -max_total_time=60 -max_len=4096 \
- *     build/fuzz-corpus-http fuzz/corpus/http
+ *     /usr/share/llhttp/http.c -o build-fuzz/fuzz_http_parse
+ *   ./build-fuzz/fuzz_http_parse -max_total_time=60 -max_len=4096 \
+ *     -dict=fuzz/http.dict build-fuzz/corpus-http fuzz/corpus/http
  *
  * (seeds in fuzz/corpus/http start with the 5-byte prefix.)
  */
