@@ -14,6 +14,10 @@ static const char usage[] =
     "JSON path\n"
     "  reload -c FILE      ask the running gateway to reload (SIGHUP)\n"
     "  verify ...          run the gateway's verification on a certificate\n"
+    "  ca     init|issue|revoke|crl|list|show|export\n"
+    "                      run the built-in certificate authority\n"
+    "  user   add|list|show|passwd|disable|enable|delete\n"
+    "                      manage the users certificates belong to\n"
     "  version             print the version\n"
     "\n"
     "Run 'certgate COMMAND --help' for a command's options.\n";
@@ -29,7 +33,9 @@ main(int argc, char **argv)
     static const struct command cmds[] = {{"serve", cli_serve},
                                           {"check", cli_check},
                                           {"reload", cli_reload},
-                                          {"verify", cli_verify}};
+                                          {"verify", cli_verify},
+                                          {"ca", cli_ca},
+                                          {"user", cli_user}};
     if (argc < 2) {
         fprintf(stderr, "%s", usage);
         return 2;

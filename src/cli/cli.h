@@ -7,5 +7,7 @@ int cli_serve(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_reload(int argc, char **argv);
 int cli_verify(int argc, char **argv);
+int cli_ca(int argc, char **argv);
+int cli_user(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/util.h"
 #include "core/xmalloc.h"
@@ -229,4 +230,90 @@ http_host_normalize(const char *in, size_t len, struct cg_buf *out)
             out->data[start] = '\0';
     }
     return ok;
+}
+
+/* Removes the last segment of out (back to its leading '/'). */
+static bool
+pop_segment(struct cg_buf *out, size_t base)
+{
+    if (out->len <= base)
+        return false; /* above the root */
+    while (out->len > base && out->data[out->len - 1] != '/')
+        out->len--;
+    if (out->len > base)
+        out->len--; /* the '/' before the popped segment */
+    return true;
+}
+
+/* Decodes %2E to '.'; refuses encoded separators and NUL. */
+static bool
+decode_path(const char *in, size_t len, struct cg_buf *seg)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '\\')
+            return false;
+        if (c == '%' && i + 2 < len) {
+            char h[3] = {in[i + 1], in[i + 2], 0};
+            if (strcasecmp(h, "2e") == 0) {
+                cg_buf_putc(seg, '.');
+                i += 2;
+                continue;
+            }
+            if (strcasecmp(h, "2f") == 0 || strcasecmp(h, "5c") == 0 ||
+                strcmp(h, "00") == 0)
+                return false;
+        }
+        cg_buf_putc(seg, c);
+    }
+    return true;
+}
+
+bool
+http_path_normalize(const char *in, size_t len, struct cg_buf *out)
+{
+    const char *q = memchr(in, '?', len);
+    size_t plen = q ? (size_t)(q - in) : len;
+    if (plen == 0 || in[0] != '/')
+        return false;
+    struct cg_buf path;
+    cg_buf_init(&path);
+    bool ok = decode_path(in, plen, &path);
+    size_t base = out->len;
+    const char *p = path.data, *end = path.data + path.len;
+    while (ok && p < end) {
+        while (p < end && *p == '/')
+            p++;
+        const char *e = memchr(p, '/', (size_t)(end - p));
+        if (e == NULL)
+            e = end;
+        size_t n = (size_t)(e - p);
+        bool last = e == end;
+        if (n == 1 && p[0] == '.') {
+            if (last)
+                cg_buf_putc(out, '/');
+        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+            ok = pop_segment(out, base);
+            if (ok && last)
+                cg_buf_putc(out, '/');
+        } else if (n > 0) {
+            cg_buf_putc(out, '/');
+            cg_buf_append(out, p, n);
+        } else if (last && (out->len == base || out->data[out->len - 1] !=
+                                                     '/')) {
+            cg_buf_putc(out, '/'); /* keep a trailing slash */
+        }
+        p = e;
+    }
+    cg_buf_cleanup(&path);
+    if (!ok) {
+        out->len = base;
+        return false;
+    }
+    if (out->len == base)
+        cg_buf_putc(out, '/');
+    if (q != NULL)
+        cg_buf_append(out, q, len - plen);
+    cg_buf_cstr(out);
+    return true;
 }

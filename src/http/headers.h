@@ -40,4 +40,14 @@ void http_value_append_safe(struct cg_buf *out, const char *v, size_t len);
  * a valid host. */
 bool http_host_normalize(const char *in, size_t len, struct cg_buf *out);
 
+/*
+ * Normalises the path of an origin-form request target for routing and
+ * forwarding: "%2E"/"%2e" decoded to '.', runs of '/' merged, "." and ".."
+ * segments removed (RFC 3986 5.2.4); the query is appended unchanged.
+ * Returns false (refuse with 400) for a path that is not absolute, that
+ * climbs above the root, or that holds '\\', "%2F", "%5C" or "%00" (which
+ * upstreams decode into separators or terminators).
+ */
+bool http_path_normalize(const char *in, size_t len, struct cg_buf *out);
+
 #endif

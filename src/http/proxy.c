@@ -46,6 +46,7 @@ pc_free(struct proxy_conn *pc)
     free(pc->target);
     free(pc->host);
     free(pc->host_hdr);
+    free(pc->path);
     if (pc->prev)
         pc->prev->next = pc->next;
     else
@@ -171,6 +172,7 @@ start_head(struct proxy_conn *pc)
     XFREE(&pc->target);
     XFREE(&pc->host);
     XFREE(&pc->host_hdr);
+    XFREE(&pc->path);
     cg_buf_shrink(&pc->in, 0);
     cg_buf_shrink(&pc->out, 0);
     pc_set_timer(pc, pc->site->cfg->timeouts.idle_ms);
@@ -320,6 +322,20 @@ on_request_head(struct proxy_conn *pc)
     if (vh != vc && !tls_listener_vhost_same_auth(pc->tlsl, vh, vc)) {
         resp_refuse(pc, 421, "misdirected");
         return;
+    }
+    if (path.len == 1 && path.p[0] == '*') {
+        pc->path = xstrdup("*");
+        path = CG_STR("/");
+    } else {
+        struct cg_buf np;
+        cg_buf_init(&np);
+        if (!http_path_normalize(path.p, path.len, &np)) {
+            cg_buf_cleanup(&np);
+            resp_refuse(pc, 400, "bad_path");
+            return;
+        }
+        pc->path = cg_buf_take(&np);
+        path = (struct cg_str){pc->path, strlen(pc->path)};
     }
     pc->route = http_site_route(pc->site, pc->host, path.p, path.len);
     if (pc->route == NULL) {

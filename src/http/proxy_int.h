@@ -85,6 +85,7 @@ struct proxy_conn {
     uint64_t bytes_out;
     char method[24];
     char *target, *host, *host_hdr;
+    char *path; /* normalised origin-form target sent upstream */
     bool head_started, req_done, req_chunked, resp_started, resp_chunked;
     bool resp_done, interim, close_after, client_keepalive, is_head;
     bool upgrade_req, want_tunnel, retried, json_errors, http10;

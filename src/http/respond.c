@@ -69,7 +69,11 @@ put_identity(struct proxy_conn *pc, struct cg_buf *b)
             continue;
         cg_buf_puts(b, rc->headers[i].name);
         cg_buf_append(b, ": ", 2);
-        http_value_append_safe(b, cg_buf_head(&val), cg_buf_pending(&val));
+        if (f == CG_F_PEM_URLENCODED) /* already percent-encoded */
+            cg_buf_append(b, cg_buf_head(&val), cg_buf_pending(&val));
+        else
+            http_value_append_safe(b, cg_buf_head(&val),
+                                   cg_buf_pending(&val));
         cg_buf_append(b, "\r\n", 2);
     }
     cg_buf_cleanup(&val);
@@ -80,19 +84,7 @@ resp_forward_head(struct proxy_conn *pc)
 {
     const struct http_msg *m = http_parser_msg(pc->req);
     struct cg_buf *b = &pc->up->out;
-    struct cg_str t = http_msg_target(m);
-    if (t.len > 0 && t.p[0] != '/' && t.p[0] != '*') {
-        /* absolute-form: send origin-form */
-        const char *s = memmem(t.p, t.len, "://", 3), *e = t.p + t.len;
-        const char *p = s ? s + 3 : e;
-        while (p < e && *p != '/' && *p != '?')
-            p++;
-        t = p < e ? (struct cg_str){p, (size_t)(e - p)} : CG_STR("/");
-    }
-    cg_buf_printf(b, "%s ", m->method);
-    if (t.len > 0 && t.p[0] == '?')
-        cg_buf_putc(b, '/');
-    cg_buf_append(b, t.p, t.len);
+    cg_buf_printf(b, "%s %s", m->method, pc->path);
     cg_buf_printf(b, " HTTP/1.1\r\nHost: %s\r\n",
                   pc->host_hdr ? pc->host_hdr : pc->route->host_header);
     for (size_t i = 0; i < m->n_hdrs; i++) {

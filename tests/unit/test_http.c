@@ -1210,6 +1210,49 @@ test_host_normalize(void **state)
     cg_buf_cleanup(&b);
 }
 
+/* Path normalisation: dot segments, encoded dots, slashes, refusals. */
+static void
+check_path(const char *in, const char *want)
+{
+    struct cg_buf out;
+    cg_buf_init(&out);
+    bool ok = http_path_normalize(in, strlen(in), &out);
+    if (want == NULL) {
+        assert_false(ok);
+    } else {
+        assert_true(ok);
+        assert_string_equal(cg_buf_cstr(&out), want);
+    }
+    cg_buf_cleanup(&out);
+}
+
+static void
+test_path_normalize(void **state)
+{
+    (void)state;
+    check_path("/", "/");
+    check_path("/a/b", "/a/b");
+    check_path("/a/b/", "/a/b/");
+    check_path("/open/../dom/x", "/dom/x");
+    check_path("/open/%2e%2e/dom/x", "/dom/x");
+    check_path("/open/%2E%2E/dom/x", "/dom/x");
+    check_path("/open/./../dom/x?q=/../a", "/dom/x?q=/../a");
+    check_path("//dom//x", "/dom/x");
+    check_path("/a/.", "/a/");
+    check_path("/a/..", "/");
+    check_path("/a/%2e", "/a/");
+    check_path("/a/.b/..c", "/a/.b/..c");
+    check_path("/%41", "/%41");
+    check_path("/..", NULL);
+    check_path("/a/../../b", NULL);
+    check_path("/a%2fb", NULL);
+    check_path("/a%5Cb", NULL);
+    check_path("/a\\b", NULL);
+    check_path("/a%00", NULL);
+    check_path("a/b", NULL);
+    check_path("?x", NULL);
+}
+
 int
 main(void)
 {
@@ -1251,6 +1294,7 @@ main(void)
         cmocka_unit_test(test_token_lists),
         cmocka_unit_test(test_value_append_safe),
         cmocka_unit_test(test_host_normalize),
+        cmocka_unit_test(test_path_normalize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,177 @@
+/*
+ * bench/loadgen: a minimal HTTP/1.1 response reader. It only needs to
+ * know where a response ends (Content-Length, chunked, or the end of the
+ * connection) and its status; it does not keep the body.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lg.h"
+
+void
+lg_resp_init(struct lg_resp *r)
+{
+    r->st = LG_RS_HEAD;
+    r->status = 0;
+    r->close = false;
+    r->remain = 0;
+    r->hlen = 0;
+}
+
+/* True when the header line [p, p+n) is named name (case-insensitive);
+ * *val then points at its value. */
+static bool
+header_is(const char *p, size_t n, const char *name, const char **val)
+{
+    size_t k = strlen(name);
+
+    if (n <= k || p[k] != ':' || strncasecmp(p, name, k) != 0)
+        return false;
+    *val = p + k + 1;
+    while (*val < p + n && (**val == ' ' || **val == '\t'))
+        (*val)++;
+    return true;
+}
+
+/* True when the value [v, end) contains word, case-insensitively. */
+static bool
+value_has(const char *v, const char *end, const char *word)
+{
+    size_t k = strlen(word);
+
+    for (; v + k <= end; v++)
+        if (strncasecmp(v, word, k) == 0)
+            return true;
+    return false;
+}
+
+/* Parses the complete head in r->head and picks the body framing. */
+static int
+parse_head(struct lg_resp *r)
+{
+    const char *p = r->head, *end = r->head + r->hlen, *v;
+    bool chunked = false, has_len = false;
+    uint64_t len = 0;
+
+    if (r->hlen < 12 || strncmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
+        return -1;
+    r->status = atoi(p + 9);
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL && ++p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+
+        if (header_is(p, n, "content-length", &v)) {
+            has_len = true;
+            len = strtoull(v, NULL, 10);
+        } else if (header_is(p, n, "transfer-encoding", &v)) {
+            chunked = value_has(v, p + n, "chunked");
+        } else if (header_is(p, n, "connection", &v)) {
+            r->close = value_has(v, p + n, "close");
+        }
+    }
+    r->hlen = 0;
+    if (r->status < 200 || r->status == 204 || r->status == 304)
+        r->st = LG_RS_DONE;
+    else if (chunked)
+        r->st = LG_RS_CHUNK_SIZE;
+    else if (has_len && len == 0)
+        r->st = LG_RS_DONE;
+    else if (has_len)
+        r->st = LG_RS_BODY_LEN;
+    else
+        r->st = LG_RS_BODY_EOF;
+    r->remain = len;
+    return 0;
+}
+
+/* Adds one byte to the line/head buffer; returns -1 when it is full. */
+static int
+push(struct lg_resp *r, char ch)
+{
+    if (r->hlen == sizeof(r->head))
+        return -1;
+    r->head[r->hlen++] = ch;
+    return 0;
+}
+
+/* True when the buffer ends with the n-byte terminator t. */
+static bool
+ends_with(const struct lg_resp *r, const char *t, size_t n)
+{
+    return r->hlen >= n && memcmp(r->head + r->hlen - n, t, n) == 0;
+}
+
+/* Consumes one byte in a line-oriented state (head, chunk size, trailer). */
+static int
+feed_line(struct lg_resp *r, char ch)
+{
+    if (push(r, ch) < 0)
+        return -1;
+    if (r->st == LG_RS_HEAD) {
+        if (ends_with(r, "\r\n\r\n", 4))
+            return parse_head(r);
+        return 0;
+    }
+    if (!ends_with(r, "\r\n", 2))
+        return 0;
+    if (r->st == LG_RS_TRAILER) {
+        r->st = r->hlen == 2 ? LG_RS_DONE : LG_RS_TRAILER;
+        r->hlen = 0;
+        return 0;
+    }
+    r->head[r->hlen - 2] = '\0';
+    r->remain = strtoull(r->head, NULL, 16);
+    r->hlen = 0;
+    r->st = r->remain ? LG_RS_CHUNK_DATA : LG_RS_TRAILER;
+    return 0;
+}
+
+/* Consumes body bytes of a counted state; returns how many it took. */
+static size_t
+feed_counted(struct lg_resp *r, size_t n)
+{
+    size_t take = n < r->remain ? n : (size_t)r->remain;
+
+    r->remain -= take;
+    if (r->remain == 0) {
+        if (r->st == LG_RS_BODY_LEN) {
+            r->st = LG_RS_DONE;
+        } else if (r->st == LG_RS_CHUNK_DATA) {
+            r->st = LG_RS_CHUNK_CRLF;
+            r->remain = 2;
+        } else {
+            r->st = LG_RS_CHUNK_SIZE;
+        }
+    }
+    return take;
+}
+
+int
+lg_resp_feed(struct lg_resp *r, const char *p, size_t n)
+{
+    while (n > 0 && r->st != LG_RS_DONE) {
+        switch (r->st) {
+        case LG_RS_HEAD:
+        case LG_RS_CHUNK_SIZE:
+        case LG_RS_TRAILER:
+            if (feed_line(r, *p) < 0)
+                return -1;
+            p++, n--;
+            break;
+        case LG_RS_BODY_LEN:
+        case LG_RS_CHUNK_DATA:
+        case LG_RS_CHUNK_CRLF: {
+            size_t k = feed_counted(r, n);
+            p += k, n -= k;
+            break;
+        }
+        case LG_RS_BODY_EOF:
+            n = 0;
+            break;
+        case LG_RS_DONE:
+            break;
+        }
+    }
+    return r->st == LG_RS_DONE ? 1 : 0;
+}
