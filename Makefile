@@ -17,10 +17,11 @@ build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-# An example gateway with a PKI made on the spot, in front of a small
-# upstream that echoes what it received.
+# The demo: a CA, certificates for alice (valid), bob (revoked) and carol
+# (expired), and a gateway on https://localhost:8443 in front of an
+# upstream that answers with the identity it received.
 run: build
-	scripts/example.sh $(BUILD)/certgate
+	$(BUILD)/certgate demo
 
 # Every suite (unit + integration), then all of them again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer

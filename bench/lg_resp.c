@@ -102,17 +102,32 @@ ends_with(const struct lg_resp *r, const char *t, size_t n)
     return r->hlen >= n && memcmp(r->head + r->hlen - n, t, n) == 0;
 }
 
-/* Consumes one byte in a line-oriented state (head, chunk size, trailer). */
+/* Copies head bytes until the blank line; returns how many it took, or
+ * -1 if the head does not fit. Scans whole chunks (memmem), not bytes. */
+static long
+feed_head(struct lg_resp *r, const char *p, size_t n)
+{
+    size_t room = sizeof(r->head) - r->hlen, take = n < room ? n : room;
+    size_t from = r->hlen > 3 ? r->hlen - 3 : 0;
+    const char *end;
+
+    memcpy(r->head + r->hlen, p, take);
+    end = memmem(r->head + from, r->hlen + take - from, "\r\n\r\n", 4);
+    if (end == NULL) {
+        r->hlen += take;
+        return r->hlen == sizeof(r->head) ? -1 : (long)take;
+    }
+    take = (size_t)(end + 4 - r->head) - r->hlen;
+    r->hlen += take;
+    return parse_head(r) < 0 ? -1 : (long)take;
+}
+
+/* Consumes one byte of a chunk-size or trailer line. */
 static int
 feed_line(struct lg_resp *r, char ch)
 {
     if (push(r, ch) < 0)
         return -1;
-    if (r->st == LG_RS_HEAD) {
-        if (ends_with(r, "\r\n\r\n", 4))
-            return parse_head(r);
-        return 0;
-    }
     if (!ends_with(r, "\r\n", 2))
         return 0;
     if (r->st == LG_RS_TRAILER) {
@@ -152,7 +167,13 @@ lg_resp_feed(struct lg_resp *r, const char *p, size_t n)
 {
     while (n > 0 && r->st != LG_RS_DONE) {
         switch (r->st) {
-        case LG_RS_HEAD:
+        case LG_RS_HEAD: {
+            long k = feed_head(r, p, n);
+            if (k < 0)
+                return -1;
+            p += k, n -= (size_t)k;
+            break;
+        }
         case LG_RS_CHUNK_SIZE:
         case LG_RS_TRAILER:
             if (feed_line(r, *p) < 0)

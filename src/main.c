@@ -18,6 +18,8 @@ static const char usage[] =
     "                      run the built-in certificate authority\n"
     "  user   add|list|show|passwd|disable|enable|delete\n"
     "                      manage the users certificates belong to\n"
+    "  demo [--dir DIR]    demo CA, certificates, config and a gateway on "
+    ":8443\n"
     "  version             print the version\n"
     "\n"
     "Run 'certgate COMMAND --help' for a command's options.\n";
@@ -35,7 +37,8 @@ main(int argc, char **argv)
                                           {"reload", cli_reload},
                                           {"verify", cli_verify},
                                           {"ca", cli_ca},
-                                          {"user", cli_user}};
+                                          {"user", cli_user},
+                                          {"demo", cli_demo}};
     if (argc < 2) {
         fprintf(stderr, "%s", usage);
         return 2;

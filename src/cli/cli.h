@@ -10,4 +10,6 @@ int cli_verify(int argc, char **argv);
 int cli_ca(int argc, char **argv);
 int cli_user(int argc, char **argv);
 
+int cli_demo(int argc, char **argv);
+
 #endif

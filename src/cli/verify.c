@@ -198,7 +198,7 @@ listener_trust(const struct vopts *o, const char *cert, struct tls_trust **t,
         goto out;
     }
     const struct cg_trust_cfg *tc = config_trust_find(cfg, ca->trust);
-    if (tls_trust_new(&tc->ca_files, "trust", t, err) != 0) {
+    if (tls_trust_new(tc, cfg->data_dir, t, err) != 0) {
         fprintf(stderr, "%s\n", err);
         goto out;
     }
@@ -233,7 +233,8 @@ cli_verify(int argc, char **argv)
     } else {
         if (o.cas.n == 0 || nargs != 1 || o.listener != NULL)
             goto usage;
-        if (tls_trust_new(&o.cas, "--ca", &t, err) != 0) {
+        struct cg_trust_cfg tc = {.ca_files = o.cas, .stale_reject = true};
+        if (tls_trust_new(&tc, NULL, &t, err) != 0) {
             fprintf(stderr, "certgate: %s\n", err);
             goto out;
         }

@@ -27,8 +27,15 @@ enum cg_auth_mode {
 };
 
 struct cg_trust_cfg {
-    char *name;                 /* key in the "trust" object */
-    struct cg_strlist ca_files; /* absolute paths, PEM bundles */
+    char *name;                  /* key in the "trust" object */
+    struct cg_strlist ca_files;  /* absolute paths, PEM bundles; may be
+                                    empty when builtin_ca */
+    struct cg_strlist crl_files; /* absolute paths: CRL files (PEM or
+                                    DER) or directories of them */
+    bool builtin_ca;             /* trust the certgate CA of data_dir */
+    bool stale_reject;           /* on_stale_crl "reject" (default) */
+    int64_t stale_grace_ms;      /* on_stale_crl "grace:<duration>";
+                                    0 with reject */
 };
 
 struct cg_client_auth_cfg {
@@ -49,6 +56,8 @@ enum cg_upstream_scheme {
     CG_UP_HTTP,
     CG_UP_HTTPS,
     CG_UP_UNIX,
+    CG_UP_ECHO, /* "builtin:echo": certgate answers itself with the
+                   identity headers it would send upstream, as JSON */
 };
 
 struct cg_upstream_cfg {

@@ -14,7 +14,9 @@
 #include "core/util.h"
 #include "core/xmalloc.h"
 
-#define USAGE "expected http://host[:port], https://host[:port] or unix:/path"
+#define USAGE                                                                  \
+    "expected http://host[:port], https://host[:port], unix:/path or "         \
+    "builtin:echo"
 
 /* Parses "1".."65535". */
 static bool
@@ -113,6 +115,13 @@ static int
 upstream_parse(const char *url, const char *base, struct cg_upstream_cfg *u,
                char *err)
 {
+    if (strcmp(url, "builtin:echo") == 0) {
+        u->scheme = CG_UP_ECHO;
+        return 0;
+    }
+    if (strncasecmp(url, "builtin:", 8) == 0)
+        return cg_seterr(err, CG_ECONFIG,
+                         "unknown built-in upstream (expected builtin:echo)");
     if (strncasecmp(url, "unix:", 5) != 0)
         return http_parse(url, u, err);
     if (url[5] == '\0')

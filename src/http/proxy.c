@@ -165,6 +165,7 @@ start_head(struct proxy_conn *pc)
     pc->req_done = pc->resp_started = pc->resp_done = false;
     pc->req_chunked = pc->resp_chunked = pc->interim = false;
     pc->upgrade_req = pc->want_tunnel = pc->retried = false;
+    pc->local = false;
     pc->route = NULL;
     pc->refusal = NULL;
     pc->status = 0;
@@ -349,6 +350,11 @@ on_request_head(struct proxy_conn *pc)
         resp_refuse(pc, 403, why);
         return;
     }
+    if (pc->route->cfg->upstream.scheme == CG_UP_ECHO) {
+        pc->local = true; /* the body is read and dropped, then resp_echo */
+        pc->state = PC_BODY;
+        return;
+    }
     char err[256];
     pc->up = up_get(pc, err, sizeof(err));
     if (pc->up == NULL) {
@@ -368,7 +374,7 @@ process_client(struct proxy_conn *pc)
     bool progress = false;
     while (!pc->dead && (pc->state == PC_HEAD ||
                          (pc->state == PC_BODY && !pc->req_done))) {
-        if (pc->state == PC_BODY &&
+        if (pc->state == PC_BODY && !pc->local &&
             (pc->up == NULL || cg_buf_pending(&pc->up->out) >=
                                    PROXY_HIGH_WATER))
             break;
@@ -397,6 +403,8 @@ process_client(struct proxy_conn *pc)
                 cg_buf_puts(&pc->up->out, "0\r\n\r\n");
             if (pc->up != NULL)
                 up_arm_read_timer(pc->up, true);
+            if (pc->local)
+                resp_echo(pc);
         } else {
             const char *reason;
             int status = http_parser_error(pc->req, &reason);
@@ -414,7 +422,7 @@ process_client(struct proxy_conn *pc)
 }
 
 /* The exchange is over: reuse or close both sides. */
-static void
+void
 finish_exchange(struct proxy_conn *pc, bool upstream_reusable)
 {
     resp_access_log(pc);
@@ -587,6 +595,8 @@ client_may_read(const struct proxy_conn *pc)
     case PC_HEAD:
         return true;
     case PC_BODY:
+        if (pc->local)
+            return !pc->req_done;
         return !pc->req_done && pc->up != NULL &&
                cg_buf_pending(&pc->up->out) < PROXY_HIGH_WATER;
     case PC_TUNNEL:

@@ -89,6 +89,7 @@ struct proxy_conn {
     bool head_started, req_done, req_chunked, resp_started, resp_chunked;
     bool resp_done, interim, close_after, client_keepalive, is_head;
     bool upgrade_req, want_tunnel, retried, json_errors, http10;
+    bool local; /* answered by certgate (builtin:echo), no upstream */
     const char *refusal;
 };
 
@@ -96,6 +97,8 @@ struct proxy_conn {
 void conn_run(struct proxy_conn *pc);
 void pc_close(struct proxy_conn *pc);
 void pc_set_timer(struct proxy_conn *pc, int64_t ms);
+/* Logs the exchange and readies pc for the next request (or closing). */
+void finish_exchange(struct proxy_conn *pc, bool upstream_reusable);
 
 /* upstream.c */
 struct upstream_pool *pool_new(void);
@@ -115,6 +118,8 @@ void resp_forward_head(struct proxy_conn *pc);
 void resp_write_head(struct proxy_conn *pc, const struct http_msg *m);
 void resp_refuse(struct proxy_conn *pc, int status, const char *reason);
 void resp_access_log(struct proxy_conn *pc);
+/* Answers a builtin:echo route once the request is read. */
+void resp_echo(struct proxy_conn *pc);
 void resp_body_sink(void *arg, const char *p, size_t n);
 void req_body_sink(void *arg, const char *p, size_t n);
 

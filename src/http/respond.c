@@ -51,15 +51,19 @@ put_header(struct cg_buf *b, struct cg_str n, struct cg_str v)
     cg_buf_append(b, "\r\n", 2);
 }
 
-/* certgate's identity headers for the route. */
+typedef void identity_fn(void *arg, const char *name, const char *value,
+                         size_t len);
+
+/* Calls fn with each identity header of the route, value header-safe. */
 static void
-put_identity(struct proxy_conn *pc, struct cg_buf *b)
+identity_each(struct proxy_conn *pc, identity_fn *fn, void *arg)
 {
     const struct cg_verdict *v = tls_conn_verdict(pc->s.tls);
     const struct cg_identity *id = tls_conn_identity(pc->s.tls);
     const struct cg_route_cfg *rc = pc->route->cfg;
-    struct cg_buf val;
+    struct cg_buf val, safe;
     cg_buf_init(&val);
+    cg_buf_init(&safe);
     for (size_t i = 0; i < rc->n_headers; i++) {
         enum cg_field f = rc->headers[i].field;
         if (f != CG_F_VERIFY && v->status != CG_VERIFY_SUCCESS)
@@ -67,16 +71,72 @@ put_identity(struct proxy_conn *pc, struct cg_buf *b)
         cg_buf_reset(&val);
         if (!ident_field_value(id, v, f, &val))
             continue;
-        cg_buf_puts(b, rc->headers[i].name);
-        cg_buf_append(b, ": ", 2);
+        cg_buf_reset(&safe);
         if (f == CG_F_PEM_URLENCODED) /* already percent-encoded */
-            cg_buf_append(b, cg_buf_head(&val), cg_buf_pending(&val));
+            cg_buf_append(&safe, cg_buf_head(&val), cg_buf_pending(&val));
         else
-            http_value_append_safe(b, cg_buf_head(&val),
+            http_value_append_safe(&safe, cg_buf_head(&val),
                                    cg_buf_pending(&val));
-        cg_buf_append(b, "\r\n", 2);
+        fn(arg, rc->headers[i].name, cg_buf_head(&safe),
+           cg_buf_pending(&safe));
     }
     cg_buf_cleanup(&val);
+    cg_buf_cleanup(&safe);
+}
+
+static void
+identity_header(void *arg, const char *name, const char *value, size_t len)
+{
+    struct cg_buf *b = arg;
+    cg_buf_puts(b, name);
+    cg_buf_append(b, ": ", 2);
+    cg_buf_append(b, value, len);
+    cg_buf_append(b, "\r\n", 2);
+}
+
+static void
+put_identity(struct proxy_conn *pc, struct cg_buf *b)
+{
+    identity_each(pc, identity_header, b);
+}
+
+static void
+identity_json(void *arg, const char *name, const char *value, size_t len)
+{
+    struct cg_buf *b = arg;
+    cg_buf_puts(b, b->data[b->len - 1] == '{' ? "\n    \"" : ",\n    \"");
+    cg_json_escape(b, name, strlen(name));
+    cg_buf_puts(b, "\": \"");
+    cg_json_escape(b, value, len);
+    cg_buf_putc(b, '"');
+}
+
+void
+resp_echo(struct proxy_conn *pc)
+{
+    struct cg_buf body;
+    cg_buf_init(&body);
+    cg_buf_printf(&body, "{\n  \"method\": \"%s\",\n  \"path\": \"",
+                  pc->method);
+    cg_json_escape(&body, pc->path, strlen(pc->path));
+    cg_buf_puts(&body, "\",\n  \"identity\": {");
+    identity_each(pc, identity_json, &body);
+    cg_buf_puts(&body, "\n  }\n}\n");
+    bool close = pc->close_after || pc->env->draining || !pc->client_keepalive;
+    pc->close_after = close;
+    cg_buf_printf(&pc->out,
+                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                  "Connection: %s\r\n\r\n",
+                  cg_buf_pending(&body), close ? "close" : "keep-alive");
+    if (!pc->is_head) {
+        cg_buf_append(&pc->out, cg_buf_head(&body), cg_buf_pending(&body));
+        pc->bytes_out = cg_buf_pending(&body);
+    }
+    cg_buf_cleanup(&body);
+    pc->status = 200;
+    pc->resp_started = pc->resp_done = true;
+    finish_exchange(pc, false);
 }
 
 void

@@ -17,6 +17,7 @@ static const char *const reasons[] = {
     "bad_eku",        "leaf_is_ca",  "bad_name",       "multiple_cn",
     "bad_signature",  "chain_too_long", "revoked",     "invalid_ca",
     "bad_host",       "weak_key",    "bad_cert",       "invalid",
+    "stale_crl",
 };
 
 const char *

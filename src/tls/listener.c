@@ -295,11 +295,9 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
     v->depth = ca->verify_depth > 0 ? ca->verify_depth : 4;
     if (v->mode != CG_AUTH_OFF) {
         const struct cg_trust_cfg *tc = config_trust_find(cfg, ca->trust);
-        char tjp[160], err[CG_ERR_LEN];
-        snprintf(tjp, sizeof(tjp), "trust.%s.ca_files",
-                 tc ? tc->name : "?");
-        if (tc == NULL || tls_trust_new(&tc->ca_files, tjp, &v->trust,
-                                        err) != 0) {
+        char err[CG_ERR_LEN];
+        if (tc == NULL ||
+            tls_trust_new(tc, cfg->data_dir, &v->trust, err) != 0) {
             cg_strlist_add(errors, tc ? err : "client_auth.trust: unknown");
             return CG_ECONFIG;
         }

@@ -27,10 +27,16 @@ int tls_master_generate(unsigned char *secret);
 
 struct tls_trust;
 
-/* Builds a trust set from PEM CA bundles (nothing else is trusted, never
- * the system store). Errors name path as "<jpath>: <file>: <why>".
- * Returns 0 and an owned trust, or CG_ECONFIG. */
-int tls_trust_new(const struct cg_strlist *ca_files, const char *jpath,
+/*
+ * Builds trust set tc (nothing else is trusted, never the system store):
+ * the CA certificates of its ca_files (PEM bundles) and, with builtin_ca,
+ * of the certgate CA in data_dir's store; then its revocation index from
+ * the CA's revocations in the store and from crl_files (each CRL checked
+ * once, here). Errors read "trust.<name>.<key>[i]: <file>: <why>" (with
+ * tc->name NULL, for a command line: "--ca[i]: <file>: <why>").
+ * Returns 0 and an owned trust, or CG_ECONFIG.
+ */
+int tls_trust_new(const struct cg_trust_cfg *tc, const char *data_dir,
                   struct tls_trust **out, char *err);
 void tls_trust_free(struct tls_trust *t);
 

@@ -29,21 +29,31 @@ void tls_drain_errors(char *buf, size_t len);
 
 #include "tls/tls.h"
 
+struct tls_revindex;
+
 struct tls_trust {
-    X509_STORE *store;
+    X509_STORE *store;          /* its ex_data points back here */
     STACK_OF(X509_NAME) *names; /* CA subjects, for CertificateRequest */
+    STACK_OF(X509) *cas;        /* every CA certificate (CRL issuers) */
     size_t n_cas;
-    unsigned char hash[32]; /* SHA-256 over the sorted CA fingerprints */
+    unsigned char hash[32];     /* SHA-256 over the sorted CA fingerprints */
+    struct tls_revindex *rev;   /* NULL without crl_files and builtin_ca */
 };
+
+/* The trust set that owns store (NULL for another store). Handshakes and
+ * tls_verify_files reach the revocation index this way: no lock. */
+const struct tls_trust *tls_trust_of_store(X509_STORE *store);
 
 /*
  * The one verification function: chain building by OpenSSL on an
- * initialised ctx (store, leaf, untrusted, params already set), then
- * certgate's own checks (leaf not a CA, EKU present => non-empty and
- * containing the purpose, names without NUL/control bytes, one CN).
- * Always fills *v; *id gets the owned leaf identity when the leaf could be
- * parsed (else NULL). Sets the ctx error so OpenSSL sends a fitting alert.
- * Returns 1 when accepted, 0 when refused.
+ * initialised ctx (store, leaf, untrusted, params already set); then the
+ * revocation index of the store's trust set, where each certificate of
+ * the verified chain but the anchor is looked up under the next one
+ * (reasons revoked, stale_crl); then certgate's own checks (leaf not a
+ * CA, EKU present => non-empty and containing the purpose, names without
+ * NUL/control bytes, one CN). Always fills *v; *id gets the owned leaf
+ * identity when the leaf could be parsed (else NULL). Sets the ctx error so
+ * OpenSSL sends a fitting alert. Returns 1 when accepted, 0 when refused.
  */
 int tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
                          struct cg_verdict *v, struct cg_identity **id);

@@ -7,8 +7,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/xmalloc.h"
+#include "tls/revoke.h"
 #include "tls/tls_int.h"
 
 /* Maps an X509_V_ERR_* code to certgate's stable reason code. */
@@ -53,6 +55,47 @@ reason_for(int e)
     }
 }
 
+/* The verification time: the one set on ctx (`verify --at`), else now. */
+static int64_t
+verify_time(X509_STORE_CTX *ctx)
+{
+    X509_VERIFY_PARAM *p = X509_STORE_CTX_get0_param(ctx);
+    if (X509_VERIFY_PARAM_get_flags(p) & X509_V_FLAG_USE_CHECK_TIME)
+        return (int64_t)X509_VERIFY_PARAM_get_time(p);
+    return (int64_t)time(NULL);
+}
+
+/*
+ * Looks every certificate of the verified chain but the trust anchor up
+ * in the trust set's revocation index, under the next certificate (its
+ * verified issuer): a revoked intermediate refuses everything under it.
+ * Reads only the immutable index: no lock, no store. NULL or a reason.
+ */
+static const char *
+revocation_checks(X509_STORE_CTX *ctx)
+{
+    const struct tls_trust *t =
+        tls_trust_of_store(X509_STORE_CTX_get0_store(ctx));
+    if (t == NULL || t->rev == NULL)
+        return NULL;
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    int64_t now = verify_time(ctx);
+    for (int i = 0; i + 1 < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        enum tls_revstatus st =
+            tls_revindex_check(t->rev, x, sk_X509_value(chain, i + 1), now);
+        if (st == TLS_REV_GOOD)
+            continue;
+        X509_STORE_CTX_set_error_depth(ctx, i);
+        X509_STORE_CTX_set_current_cert(ctx, x);
+        X509_STORE_CTX_set_error(ctx, st == TLS_REV_REVOKED
+                                          ? X509_V_ERR_CERT_REVOKED
+                                          : X509_V_ERR_CRL_HAS_EXPIRED);
+        return st == TLS_REV_REVOKED ? "revoked" : "stale_crl";
+    }
+    return NULL;
+}
+
 /* certgate's checks on a chain OpenSSL accepted; NULL or a reason. */
 static const char *
 leaf_checks(X509 *leaf, enum tls_purpose purpose, const struct cg_identity *id)
@@ -93,7 +136,12 @@ tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
         ERR_clear_error();
         return 0;
     }
-    const char *why = leaf_checks(leaf, purpose, *id);
+    const char *why = revocation_checks(ctx);
+    if (why != NULL) {
+        *v = (struct cg_verdict){CG_VERIFY_FAILED, why};
+        return 0;
+    }
+    why = leaf_checks(leaf, purpose, *id);
     if (why != NULL) {
         *v = (struct cg_verdict){CG_VERIFY_FAILED, why};
         X509_STORE_CTX_set_error(ctx, strcmp(why, "bad_eku") == 0

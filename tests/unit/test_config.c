@@ -425,7 +425,7 @@ test_required_and_empty(void **state)
                "listeners[0].certificates[1].key: required",
                "listeners[0].routes[0].upstream: required");
     EXPECT_ERR("{'trust':{'staff':{},'x':{'ca_files':[]}}}",
-               "trust.staff.ca_files: required",
+               "trust.staff.ca_files: required unless builtin_ca is true",
                "trust.x.ca_files: must not be empty");
     EXPECT_ERR("{'trust':{'bad name':{'ca_files':['a']}}}",
                "trust[\"bad name\"]: invalid name \"bad name\" "
@@ -433,6 +433,54 @@ test_required_and_empty(void **state)
     EXPECT_ERR("{'listeners':[" LST("w/eb", ":1", "", "") "]}",
                "listeners[0].name: invalid name \"w/eb\" (allowed: letters, "
                "digits, '_', '.', '-')");
+}
+
+/* crl_files, builtin_ca, on_stale_crl and the "some CA" rule. */
+static void
+test_trust_revocation(void **state)
+{
+    (void)state;
+    struct cg_config *cfg = load_ok(
+        "{'trust':{'staff':{'ca_files':['ca.pem'],'crl_files':['crl/',"
+        "'/etc/x.crl'],'on_stale_crl':'grace:12h'},"
+        "'devices':{'builtin_ca':true},"
+        "'both':{'ca_files':['/a.pem'],'builtin_ca':true,"
+        "'on_stale_crl':'reject'}}}");
+    const struct cg_trust_cfg *t = &cfg->trusts[0];
+    assert_int_equal(t->crl_files.n, 2);
+    assert_string_equal(t->crl_files.v[0], "/base/crl");
+    assert_string_equal(t->crl_files.v[1], "/etc/x.crl");
+    assert_false(t->builtin_ca);
+    assert_false(t->stale_reject);
+    assert_int_equal(t->stale_grace_ms, 12 * 3600 * 1000);
+    t = &cfg->trusts[1];
+    assert_true(t->builtin_ca);
+    assert_int_equal(t->ca_files.n, 0);
+    assert_int_equal(t->crl_files.n, 0);
+    assert_true(t->stale_reject); /* the default */
+    assert_int_equal(t->stale_grace_ms, 0);
+    t = &cfg->trusts[2];
+    assert_true(t->builtin_ca && t->stale_reject);
+    assert_int_equal(t->ca_files.n, 1);
+    config_free(cfg);
+
+    static const char *const bad_stale[] = {"'never'", "'grace:'",
+                                            "'grace:x'", "'grace: 5s'",
+                                            "'grace:-5s'", "5", "'Reject'"};
+    for (size_t i = 0; i < CG_ARRAY_LEN(bad_stale); i++) {
+        char *json = xasprintf("{'trust':{'staff':{'ca_files':['a'],"
+                               "'on_stale_crl':%s}}}",
+                               bad_stale[i]);
+        EXPECT_ERR(json, "trust.staff.on_stale_crl: expected \"reject\" or "
+                         "\"grace:<duration>\"");
+        free(json);
+    }
+    EXPECT_ERR("{'trust':{'s':{'builtin_ca':false},'t':{'crl_files':['c']},"
+               "'u':{'ca_files':['a'],'crl_files':'c.crl','builtin_ca':1}}}",
+               "trust.s.ca_files: required unless builtin_ca is true",
+               "trust.t.ca_files: required unless builtin_ca is true",
+               "trust.u.crl_files: expected array of strings",
+               "trust.u.builtin_ca: expected boolean");
 }
 
 static void
@@ -553,7 +601,10 @@ test_upstream_errors(void **state)
     UPSTREAM_ERR("http://[::g]:80", "invalid IPv6 address");
     UPSTREAM_ERR("http://h h", "invalid host");
     UPSTREAM_ERR("127.0.0.1:8080", "expected http://host[:port], "
-                                   "https://host[:port] or unix:/path");
+                                   "https://host[:port], unix:/path or "
+                                   "builtin:echo");
+    UPSTREAM_ERR("builtin:static",
+                 "unknown built-in upstream (expected builtin:echo)");
     UPSTREAM_ERR("unix:", "missing socket path");
 }
 
@@ -915,6 +966,7 @@ main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_required_and_empty),
+        cmocka_unit_test(test_trust_revocation),
         cmocka_unit_test(test_client_auth),
         cmocka_unit_test(test_unknown_trust),
         cmocka_unit_test(test_duplicate_listeners),
