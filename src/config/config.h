@@ -17,6 +17,8 @@
 
 enum cg_listener_kind {
     CG_KIND_HTTPS,
+    CG_KIND_MQTT,
+    CG_KIND_TCP,
 };
 
 enum cg_auth_mode {
@@ -60,6 +62,9 @@ enum cg_upstream_scheme {
                    identity headers it would send upstream, as JSON */
 };
 
+/* Upstreams of https routes, and of mqtt/tcp listeners, where CG_UP_HTTP
+ * means plain TCP ("host:port") and CG_UP_HTTPS TLS ("tls://host:port",
+ * or "host:port" with an "upstream_tls" object). */
 struct cg_upstream_cfg {
     char *url;                 /* as written */
     enum cg_upstream_scheme scheme;
@@ -85,8 +90,10 @@ struct cg_route_cfg {
 
 struct cg_timeouts {
     int64_t handshake_ms;        /* default 10 s */
-    int64_t header_ms;           /* request head, default 30 s */
-    int64_t idle_ms;             /* keep-alive idle, default 60 s */
+    int64_t header_ms;           /* request head (mqtt: the CONNECT),
+                                    default 30 s */
+    int64_t idle_ms;             /* keep-alive idle (mqtt, tcp: no byte
+                                    either way), default 60 s */
     int64_t upstream_connect_ms; /* default 5 s */
     int64_t upstream_read_ms;    /* default 60 s */
 };
@@ -105,6 +112,50 @@ struct cg_cert_cfg {
     struct cg_client_auth_cfg client_auth;
 };
 
+/* peer_cert_as_username / peer_cert_as_clientid (same order as
+ * enum mqtt_map_mode of src/mqtt/map.h). */
+enum cg_mqtt_map {
+    CG_MQTT_MAP_DISABLED,
+    CG_MQTT_MAP_CN,
+    CG_MQTT_MAP_DN,
+    CG_MQTT_MAP_CRT,
+    CG_MQTT_MAP_PEM,
+    CG_MQTT_MAP_MD5,
+    CG_MQTT_MAP_SHA256,
+    CG_MQTT_MAP_EMAIL,
+    CG_MQTT_MAP_SAN_URI,
+};
+
+/* "auth.jwt" of an mqtt listener. */
+struct cg_jwt_cfg {
+    char *secret;          /* HS256 shared secret (>= 32 bytes) */
+    char *public_key_file; /* RS256 / ES256 public key or certificate */
+    char *kid;             /* optional key id */
+    char *claim;           /* claim equal to the mapped user name, "sub" */
+};
+
+/* Keys of kind "mqtt". */
+struct cg_mqtt_cfg {
+    enum cg_mqtt_map as_username; /* default cn */
+    enum cg_mqtt_map as_clientid; /* default disabled */
+    size_t max_connect_bytes;     /* default 65536 */
+    bool auth_password;           /* "auth.password" */
+    bool has_jwt;                 /* "auth.jwt" given */
+    struct cg_jwt_cfg jwt;
+};
+
+enum cg_proxy_protocol {
+    CG_PROXY_NONE,
+    CG_PROXY_V2,
+};
+
+/* Keys of kind "tcp". */
+struct cg_tcp_cfg {
+    enum cg_proxy_protocol proxy_protocol; /* default none */
+    enum cg_field *identity; /* "proxy_identity": certgate TLV fields */
+    size_t n_identity;
+};
+
 struct cg_listener_cfg {
     char *name;
     enum cg_listener_kind kind;
@@ -115,9 +166,12 @@ struct cg_listener_cfg {
     size_t n_certs;
     int tls_min_version; /* 12 or 13, "tls_min_version": "1.2" | "1.3" */
     struct cg_client_auth_cfg client_auth;
-    struct cg_route_cfg *routes;
+    struct cg_route_cfg *routes; /* https only */
     size_t n_routes;
     struct cg_strlist strip_headers; /* extra names always removed */
+    struct cg_upstream_cfg upstream; /* mqtt, tcp: "upstream" */
+    struct cg_mqtt_cfg mqtt;         /* kind mqtt */
+    struct cg_tcp_cfg tcp;           /* kind tcp */
     struct cg_timeouts timeouts;     /* merged with the global ones */
     struct cg_limits limits;
 };

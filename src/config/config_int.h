@@ -140,5 +140,12 @@ opt_release_fn cfg_release_upstream;
 opt_parse_fn cfg_parse_headers;
 opt_release_fn cfg_release_headers;
 opt_post_fn cfg_route_post;
+/* The "upstream" of an mqtt or tcp listener (base: the listener):
+ * "host:port", "[v6]:port", "tls://host:port" or "unix:/path". */
+opt_parse_fn cfg_parse_relay_upstream;
+opt_release_fn cfg_release_relay_upstream;
+/* Its agreement with "upstream_tls" (obj: the listener object). */
+void cfg_relay_upstream_post(struct cfg_ctx *c, json_t *obj,
+                             struct cg_upstream_cfg *u);
 
 #endif

@@ -111,6 +111,9 @@ http_parse(const char *url, struct cg_upstream_cfg *u, char *err)
     return rc;
 }
 
+static int unix_parse(const char *url, const char *base,
+                      struct cg_upstream_cfg *u, char *err);
+
 static int
 upstream_parse(const char *url, const char *base, struct cg_upstream_cfg *u,
                char *err)
@@ -124,6 +127,14 @@ upstream_parse(const char *url, const char *base, struct cg_upstream_cfg *u,
                          "unknown built-in upstream (expected builtin:echo)");
     if (strncasecmp(url, "unix:", 5) != 0)
         return http_parse(url, u, err);
+    return unix_parse(url, base, u, err);
+}
+
+/* "unix:/path" (relative paths resolve against base). */
+static int
+unix_parse(const char *url, const char *base, struct cg_upstream_cfg *u,
+           char *err)
+{
     if (url[5] == '\0')
         return cg_seterr(err, CG_ECONFIG, "missing socket path");
     char *path = cfg_path_resolve(base, url + 5);
@@ -166,7 +177,24 @@ cfg_release_upstream(const struct opt *o, void *base)
     XFREE(&u->unix_path);
 }
 
-/* upstream_tls only for https; what verify and a client cert need. */
+/* What verify and a client certificate of "upstream_tls" need. */
+static void
+tls_rules(struct cfg_ctx *c, struct cg_upstream_cfg *u, json_t *tls)
+{
+    bool has_ca = json_object_get(tls, "ca_file") != NULL;
+    bool has_cert = json_object_get(tls, "cert") != NULL;
+    bool has_key = json_object_get(tls, "key") != NULL;
+    if (u->verify && !has_ca)
+        cfg_error_at(c, "upstream_tls.ca_file",
+                     "required unless verify is false");
+    if (has_cert != has_key)
+        cfg_error_at(c, has_cert ? "upstream_tls.key" : "upstream_tls.cert",
+                     "required when %s is set", has_cert ? "cert" : "key");
+    if (u->server_name == NULL)
+        u->server_name = xstrdup(u->host);
+}
+
+/* upstream_tls only for https. */
 void
 cfg_route_post(struct cfg_ctx *c, json_t *obj, void *base)
 {
@@ -180,17 +208,80 @@ cfg_route_post(struct cfg_ctx *c, json_t *obj, void *base)
                          "only allowed with an https upstream");
         return;
     }
-    bool has_ca = json_object_get(tls, "ca_file") != NULL;
-    bool has_cert = json_object_get(tls, "cert") != NULL;
-    bool has_key = json_object_get(tls, "key") != NULL;
-    if (u->verify && !has_ca)
-        cfg_error_at(c, "upstream_tls.ca_file",
-                     "required unless verify is false");
-    if (has_cert != has_key)
-        cfg_error_at(c, has_cert ? "upstream_tls.key" : "upstream_tls.cert",
-                     "required when %s is set", has_cert ? "cert" : "key");
-    if (u->server_name == NULL)
-        u->server_name = xstrdup(u->host);
+    tls_rules(c, u, tls);
+}
+
+/* ---- upstream of mqtt and tcp listeners ---- */
+
+#define RELAY_USAGE                                                            \
+    "expected host:port, [v6]:port, tls://host:port or unix:/path"
+
+static int
+relay_upstream_parse(const char *url, const char *base,
+                     struct cg_upstream_cfg *u, char *err)
+{
+    if (strncasecmp(url, "unix:", 5) == 0)
+        return unix_parse(url, base, u, err);
+    const char *a = url;
+    u->scheme = CG_UP_HTTP; /* plain TCP */
+    if (strncasecmp(url, "tls://", 6) == 0) {
+        a = url + 6;
+        u->scheme = CG_UP_HTTPS;
+    } else if (strstr(url, "://") != NULL) {
+        return cg_seterr(err, CG_ECONFIG, RELAY_USAGE);
+    }
+    char *copy = xstrdup(a);
+    int rc = authority_parse(copy, u, err);
+    free(copy);
+    if (rc == 0 && u->port == 0)
+        rc = cg_seterr(err, CG_ECONFIG, "missing port (" RELAY_USAGE ")");
+    return rc;
+}
+
+void
+cfg_parse_relay_upstream(struct cfg_ctx *c, const struct opt *o, json_t *v,
+                         void *base)
+{
+    struct cg_upstream_cfg *u = &((struct cg_listener_cfg *)base)->upstream;
+    char err[CG_ERR_LEN];
+    const char *s = v ? cfg_get_str(c, v) : NULL;
+    if (s == NULL)
+        return;
+    if (relay_upstream_parse(s, c->base_dir, u, err) != 0) {
+        cfg_error(c, "invalid upstream \"%s\": %s", s, err);
+        cfg_release_relay_upstream(o, base);
+        return;
+    }
+    u->url = xstrdup(s);
+}
+
+void
+cfg_release_relay_upstream(const struct opt *o, void *base)
+{
+    struct cg_upstream_cfg *u = &((struct cg_listener_cfg *)base)->upstream;
+    (void)o;
+    XFREE(&u->url);
+    XFREE(&u->host);
+    XFREE(&u->unix_path);
+}
+
+void
+cfg_relay_upstream_post(struct cfg_ctx *c, json_t *obj,
+                        struct cg_upstream_cfg *u)
+{
+    json_t *tls = obj ? json_object_get(obj, "upstream_tls") : NULL;
+    if (u->url == NULL)
+        return;
+    if (u->scheme == CG_UP_UNIX) {
+        if (tls != NULL)
+            cfg_error_at(c, "upstream_tls",
+                         "not allowed with a unix: upstream");
+        return;
+    }
+    if (tls != NULL)
+        u->scheme = CG_UP_HTTPS; /* "host:port" + upstream_tls: TLS */
+    if (u->scheme == CG_UP_HTTPS)
+        tls_rules(c, u, tls);
 }
 
 /* Lists the identity field names for an error message. */

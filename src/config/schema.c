@@ -18,6 +18,8 @@
 static_assert(sizeof(enum cg_auth_mode) == sizeof(int), "enum size");
 static_assert(sizeof(enum cg_log_level) == sizeof(int), "enum size");
 static_assert(sizeof(enum cg_listener_kind) == sizeof(int), "enum size");
+static_assert(sizeof(enum cg_mqtt_map) == sizeof(int), "enum size");
+static_assert(sizeof(enum cg_proxy_protocol) == sizeof(int), "enum size");
 
 #define TABLE(name, post)                                                      \
     static const struct opt_table name = {name##_opts,                         \
@@ -375,6 +377,8 @@ release_listen(const struct opt *o, void *base)
 
 static const struct opt_choice kinds[] = {
     {"https", CG_KIND_HTTPS},
+    {"mqtt", CG_KIND_MQTT},
+    {"tcp", CG_KIND_TCP},
     {NULL, 0},
 };
 static const struct opt_choice tls_versions[] = {
@@ -382,6 +386,179 @@ static const struct opt_choice tls_versions[] = {
     {"1.3", 13},
     {NULL, 0},
 };
+
+/* ---- mqtt and tcp listener keys ---- */
+
+static const struct opt_choice mqtt_maps[] = {
+    {"disabled", CG_MQTT_MAP_DISABLED}, {"cn", CG_MQTT_MAP_CN},
+    {"dn", CG_MQTT_MAP_DN},             {"crt", CG_MQTT_MAP_CRT},
+    {"pem", CG_MQTT_MAP_PEM},           {"md5", CG_MQTT_MAP_MD5},
+    {"sha256", CG_MQTT_MAP_SHA256},     {"email", CG_MQTT_MAP_EMAIL},
+    {"san_uri", CG_MQTT_MAP_SAN_URI},   {NULL, 0},
+};
+
+/* A JWT key is needed from somewhere. */
+static void
+jwt_post(struct cfg_ctx *c, json_t *obj, void *base)
+{
+    struct cg_jwt_cfg *j = base;
+    if (j->secret == NULL && j->public_key_file == NULL &&
+        !(obj && (json_object_get(obj, "secret") ||
+                  json_object_get(obj, "public_key_file"))))
+        cfg_error(c, "needs \"secret\" or \"public_key_file\"");
+}
+
+#define JWT_OFF(f) offsetof(struct cg_jwt_cfg, f)
+static const struct opt jwt_opts[] = {
+    {.key = "secret", .type = OPT_STR, .off = JWT_OFF(secret)},
+    {.key = "public_key_file",
+     .type = OPT_PATH,
+     .off = JWT_OFF(public_key_file)},
+    {.key = "kid", .type = OPT_STR, .off = JWT_OFF(kid)},
+    {.key = "claim", .type = OPT_STR, .off = JWT_OFF(claim), .def_str = "sub"},
+};
+TABLE(jwt, jwt_post);
+
+/* "auth.jwt": has_jwt says it was given. */
+static void
+parse_jwt(struct cfg_ctx *c, const struct opt *o, json_t *v, void *base)
+{
+    struct cg_mqtt_cfg *m = base;
+    (void)o;
+    m->has_jwt = v != NULL;
+    if (v != NULL)
+        opt_apply(c, &jwt, v, &m->jwt, false);
+}
+
+static void
+release_jwt(const struct opt *o, void *base)
+{
+    struct cg_mqtt_cfg *m = base;
+    (void)o;
+    opt_release(&jwt, &m->jwt);
+}
+
+#define MQ_OFF(f) offsetof(struct cg_mqtt_cfg, f)
+static const struct opt auth_opts[] = {
+    {.key = "password", .type = OPT_BOOL, .off = MQ_OFF(auth_password)},
+    {.key = "jwt",
+     .type = OPT_CUSTOM,
+     .parse = parse_jwt,
+     .release = release_jwt},
+};
+TABLE(auth, NULL);
+
+static const struct opt_choice proxy_protocols[] = {
+    {"none", CG_PROXY_NONE},
+    {"v2", CG_PROXY_V2},
+    {NULL, 0},
+};
+
+static const char *const default_identity[] = {"cn", "dn", "serial",
+                                               "sha256"};
+
+/* Reads one "proxy_identity" entry; false when refused. */
+static bool
+identity_read(struct cfg_ctx *c, const struct cg_tcp_cfg *t, json_t *e,
+              enum cg_field *out)
+{
+    const char *s = cfg_get_str(c, e);
+    int f = s ? ident_field_parse(s) : -1;
+    if (s != NULL && f < 0)
+        cfg_error(c, "unknown field \"%s\"", s);
+    for (size_t j = 0; f >= 0 && j < t->n_identity; j++) {
+        if (t->identity[j] == (enum cg_field)f) {
+            cfg_error(c, "duplicate field \"%s\"", s);
+            return false;
+        }
+    }
+    *out = (enum cg_field)f;
+    return f >= 0;
+}
+
+/* "proxy_identity": identity field names (default cn, dn, serial,
+ * sha256), at most 32. */
+static void
+parse_identity(struct cfg_ctx *c, const struct opt *o, json_t *v, void *base)
+{
+    struct cg_tcp_cfg *t = &((struct cg_listener_cfg *)base)->tcp;
+    (void)o;
+    if (v == NULL) {
+        t->identity = xcalloc(CG_ARRAY_LEN(default_identity),
+                              sizeof(*t->identity));
+        for (size_t i = 0; i < CG_ARRAY_LEN(default_identity); i++)
+            t->identity[t->n_identity++] =
+                (enum cg_field)ident_field_parse(default_identity[i]);
+        return;
+    }
+    if (!json_is_array(v) || json_array_size(v) > 32) {
+        cfg_error(c, "expected an array of at most 32 field names");
+        return;
+    }
+    t->identity = xcalloc(json_array_size(v) + 1, sizeof(*t->identity));
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        size_t mark = cfg_push_index(c, i);
+        enum cg_field f;
+        if (identity_read(c, t, e, &f))
+            t->identity[t->n_identity++] = f;
+        cfg_pop(c, mark);
+    }
+}
+
+static void
+release_identity(const struct opt *o, void *base)
+{
+    struct cg_tcp_cfg *t = &((struct cg_listener_cfg *)base)->tcp;
+    (void)o;
+    XFREE(&t->identity);
+    t->n_identity = 0;
+}
+
+/* Keys that only some kinds take. */
+static const struct {
+    const char *key;
+    unsigned kinds; /* bit (1 << kind) */
+} kind_keys[] = {
+    {"routes", 1u << CG_KIND_HTTPS},
+    {"strip_headers", 1u << CG_KIND_HTTPS},
+    {"upstream", (1u << CG_KIND_MQTT) | (1u << CG_KIND_TCP)},
+    {"upstream_tls", (1u << CG_KIND_MQTT) | (1u << CG_KIND_TCP)},
+    {"peer_cert_as_username", 1u << CG_KIND_MQTT},
+    {"peer_cert_as_clientid", 1u << CG_KIND_MQTT},
+    {"max_connect_bytes", 1u << CG_KIND_MQTT},
+    {"auth", 1u << CG_KIND_MQTT},
+    {"proxy_protocol", 1u << CG_KIND_TCP},
+    {"proxy_identity", 1u << CG_KIND_TCP},
+};
+
+static const char *const kind_names[] = {"https", "mqtt", "tcp"};
+
+/* Per-kind keys: refused on other kinds; routes (https) and upstream
+ * (mqtt, tcp) required. */
+static void
+listener_post(struct cfg_ctx *c, json_t *obj, void *base)
+{
+    struct cg_listener_cfg *l = base;
+    json_t *kind = obj ? json_object_get(obj, "kind") : NULL;
+    if (kind == NULL || !json_is_string(kind) ||
+        (l->kind == CG_KIND_HTTPS &&
+         strcmp(json_string_value(kind), "https") != 0))
+        return; /* missing or invalid kind: reported already */
+    for (size_t i = 0; i < CG_ARRAY_LEN(kind_keys); i++) {
+        if (!(kind_keys[i].kinds & (1u << l->kind)) &&
+            json_object_get(obj, kind_keys[i].key) != NULL)
+            cfg_error_at(c, kind_keys[i].key, "not allowed for kind %s",
+                         kind_names[l->kind]);
+    }
+    const char *need = l->kind == CG_KIND_HTTPS ? "routes" : "upstream";
+    if (json_object_get(obj, need) == NULL)
+        cfg_error_at(c, need, "required");
+    if (l->kind != CG_KIND_HTTPS)
+        cfg_relay_upstream_post(c, obj, &l->upstream);
+}
 
 #define L_OFF(f) offsetof(struct cg_listener_cfg, f)
 static const struct opt listener_opts[] = {
@@ -430,15 +607,51 @@ static const struct opt listener_opts[] = {
      .type = OPT_STRLIST,
      .off = L_OFF(strip_headers),
      .check = cfg_check_header_name},
+    /* https: required (listener_post) */
     {.key = "routes",
      .type = OPT_ARRAY,
-     .flags = OPT_REQUIRED | OPT_NONEMPTY,
+     .flags = OPT_NONEMPTY,
      .off = L_OFF(routes),
      .count_off = L_OFF(n_routes),
      .elem_size = sizeof(struct cg_route_cfg),
      .sub = &route},
+    /* mqtt, tcp: required (listener_post) */
+    {.key = "upstream",
+     .type = OPT_CUSTOM,
+     .parse = cfg_parse_relay_upstream,
+     .release = cfg_release_relay_upstream},
+    {.key = "upstream_tls",
+     .type = OPT_OBJECT,
+     .off = L_OFF(upstream),
+     .sub = &upstream_tls},
+    {.key = "peer_cert_as_username",
+     .type = OPT_ENUM,
+     .off = L_OFF(mqtt.as_username),
+     .def = CG_MQTT_MAP_CN,
+     .choices = mqtt_maps},
+    {.key = "peer_cert_as_clientid",
+     .type = OPT_ENUM,
+     .off = L_OFF(mqtt.as_clientid),
+     .def = CG_MQTT_MAP_DISABLED,
+     .choices = mqtt_maps},
+    {.key = "max_connect_bytes",
+     .type = OPT_SIZE,
+     .off = L_OFF(mqtt.max_connect_bytes),
+     .def = 65536,
+     .min = 128,
+     .max = 16777216},
+    {.key = "auth", .type = OPT_OBJECT, .off = L_OFF(mqtt), .sub = &auth},
+    {.key = "proxy_protocol",
+     .type = OPT_ENUM,
+     .off = L_OFF(tcp.proxy_protocol),
+     .def = CG_PROXY_NONE,
+     .choices = proxy_protocols},
+    {.key = "proxy_identity",
+     .type = OPT_CUSTOM,
+     .parse = parse_identity,
+     .release = release_identity},
 };
-TABLE(listener, NULL);
+TABLE(listener, listener_post);
 
 /* ---- trust sets ---- */
 

@@ -41,6 +41,10 @@ cg_logrec_begin(struct cg_logrec *r, enum cg_log_level level,
                 const char *event)
 {
     char ts[40];
+    cg_buf_init(&r->b);
+    r->off = !cg_log_enabled(level);
+    if (r->off)
+        return;
     int64_t now = cg_wall_ms();
     cg_time_rfc3339(now / 1000, ts, sizeof(ts));
     /* insert milliseconds before the Z */
@@ -48,7 +52,6 @@ cg_logrec_begin(struct cg_logrec *r, enum cg_log_level level,
     if (tl > 0 && ts[tl - 1] == 'Z')
         snprintf(ts + tl - 1, sizeof(ts) - tl + 1, ".%03dZ",
                  (int)(now % 1000));
-    cg_buf_init(&r->b);
     cg_buf_printf(&r->b, "{\"ts\":\"%s\",\"level\":\"%s\"", ts,
                   level_names[level]);
     if (event)
@@ -59,6 +62,8 @@ void
 cg_logrec_strn(struct cg_logrec *r, const char *key, const char *val,
                size_t len)
 {
+    if (r->off)
+        return;
     cg_buf_printf(&r->b, ",\"%s\":", key);
     if (val == NULL) {
         cg_buf_puts(&r->b, "null");
@@ -78,18 +83,24 @@ cg_logrec_str(struct cg_logrec *r, const char *key, const char *val)
 void
 cg_logrec_int(struct cg_logrec *r, const char *key, int64_t val)
 {
+    if (r->off)
+        return;
     cg_buf_printf(&r->b, ",\"%s\":%lld", key, (long long)val);
 }
 
 void
 cg_logrec_bool(struct cg_logrec *r, const char *key, bool val)
 {
+    if (r->off)
+        return;
     cg_buf_printf(&r->b, ",\"%s\":%s", key, val ? "true" : "false");
 }
 
 void
 cg_logrec_strv(struct cg_logrec *r, const char *key, char *const *v, size_t n)
 {
+    if (r->off)
+        return;
     cg_buf_printf(&r->b, ",\"%s\":[", key);
     for (size_t i = 0; i < n; i++) {
         cg_buf_puts(&r->b, i ? ",\"" : "\"");
@@ -102,6 +113,10 @@ cg_logrec_strv(struct cg_logrec *r, const char *key, char *const *v, size_t n)
 void
 cg_logrec_end(struct cg_logrec *r)
 {
+    if (r->off) {
+        cg_buf_cleanup(&r->b);
+        return;
+    }
     cg_buf_puts(&r->b, "}\n");
     int fd = atomic_load(&log_fd);
     const char *p = cg_buf_head(&r->b);

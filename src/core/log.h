@@ -33,6 +33,7 @@ void cg_log(enum cg_log_level level, uint64_t conn, const char *fmt, ...)
 /* Structured record: begin, add fields, end (writes and frees). */
 struct cg_logrec {
     struct cg_buf b;
+    bool off; /* below the configured level: nothing is formatted */
 };
 void cg_logrec_begin(struct cg_logrec *r, enum cg_log_level level,
                      const char *event);

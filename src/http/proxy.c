@@ -795,3 +795,44 @@ proxy_drain(struct proxy_env *env)
             pc->close_after = true;
     }
 }
+
+static void
+log_revoked_close(const struct proxy_conn *pc, const char *reason)
+{
+    const struct cg_identity *id = tls_conn_identity_raw(pc->s.tls);
+    struct cg_logrec r;
+    cg_logrec_begin(&r, CG_LOG_INFO, "connection_refused_now");
+    cg_logrec_int(&r, "conn", (int64_t)pc->id);
+    cg_logrec_str(&r, "listener", pc->site->cfg->name);
+    cg_logrec_str(&r, "peer", pc->peer);
+    cg_logrec_str(&r, "reason", reason);
+    cg_logrec_str(&r, "cn", id ? id->cn : NULL);
+    cg_logrec_str(&r, "serial", id ? id->serial : NULL);
+    cg_logrec_str(&r, "sha256", id ? id->sha256 : NULL);
+    cg_logrec_bool(&r, "in_flight", pc->state == PC_BODY);
+    cg_logrec_end(&r);
+}
+
+void
+proxy_revalidate(struct proxy_env *env,
+                 struct tls_listener *(*tls_of)(void *arg,
+                                                const char *listener),
+                 void *arg)
+{
+    struct proxy_conn *pc = env->conns, *next;
+    for (; pc != NULL; pc = next) {
+        next = pc->next;
+        if (pc->state == PC_HANDSHAKE || pc->dead)
+            continue;
+        struct tls_listener *now = tls_of(arg, pc->site->cfg->name);
+        const char *reason;
+        if (now == NULL || tls_conn_recheck(pc->s.tls, now, &reason))
+            continue;
+        log_revoked_close(pc, reason);
+        if (pc->state == PC_BODY) {
+            pc->close_after = true; /* after the request in flight */
+            continue;
+        }
+        pc_close(pc);
+    }
+}

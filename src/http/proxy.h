@@ -49,4 +49,15 @@ void proxy_accept(struct proxy_env *env, int fd,
  * current response (answered with Connection: close). */
 void proxy_drain(struct proxy_env *env);
 
+/*
+ * Closes connections whose client certificate the listener's current TLS
+ * settings now refuse (tls_of gives them by listener name; NULL: the
+ * listener is gone and its connections run on). Idle ones close at once,
+ * one with a request in flight after its response; each is logged.
+ */
+void proxy_revalidate(struct proxy_env *env,
+                      struct tls_listener *(*tls_of)(void *arg,
+                                                     const char *listener),
+                      void *arg);
+
 #endif

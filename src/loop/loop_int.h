@@ -42,7 +42,8 @@ struct worker {
     struct wlisten *ls;
     size_t n_ls;
     bool stopping;
-    struct proxy_env env;
+    struct proxy_env env;   /* https listeners */
+    struct relay_env renv;  /* mqtt and tcp listeners */
 };
 
 /* Starts worker w's thread with initial snapshot and fds (consumed). */

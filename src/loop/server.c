@@ -19,8 +19,10 @@
 #include "core/util.h"
 #include "core/xmalloc.h"
 #include "loop/loop_int.h"
+#include "store/store.h"
 
 #define MAX_WORKERS 256
+#define STORE_WATCH_SECONDS 0.25 /* a revocation bites within this */
 
 /* Listening sockets of one address: one per worker (SO_REUSEPORT). */
 struct lsock {
@@ -41,6 +43,11 @@ struct server {
     size_t n_socks;
     int log_fd;
     ev_signal sighup, sigterm, sigint;
+    /* revocations of the built-in CA reach the gateway by this watch */
+    char *cfg_text;        /* the config text the current snapshot is of */
+    struct store *store;   /* open while a trust set has builtin_ca */
+    int64_t rev_seq;       /* store revocation sequence built in */
+    ev_timer watch;
 };
 
 static void
@@ -50,16 +57,63 @@ print_errors(const struct cg_strlist *errors)
         fprintf(stderr, "%s\n", errors->v[i]);
 }
 
-/* Loads config + snapshot; errors collected. */
+/* Reads a whole file into an owned string. */
 static int
-load(const char *path, const unsigned char *master, uint64_t gen,
-     struct cg_snapshot **out, struct cg_strlist *errors)
+read_text(const char *path, char **out, struct cg_strlist *errors)
+{
+    FILE *f = fopen(path, "r");
+    struct cg_buf b;
+    char chunk[8192];
+    size_t n;
+    if (f == NULL) {
+        char line[CG_ERR_LEN];
+        snprintf(line, sizeof(line), "%s: cannot read: %s", path,
+                 strerror(errno));
+        cg_strlist_add(errors, line);
+        return CG_EIO;
+    }
+    cg_buf_init(&b);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        cg_buf_append(&b, chunk, n);
+    fclose(f);
+    *out = cg_buf_take(&b);
+    return 0;
+}
+
+/* Builds a snapshot from config text (path names its file, for the base
+ * directory of relative paths); errors collected. */
+static int
+load_text(const char *path, const char *text, const unsigned char *master,
+          uint64_t gen, struct cg_snapshot **out, struct cg_strlist *errors)
 {
     struct cg_config *cfg = NULL;
-    int rc = config_load(path, &cfg, errors);
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        strcpy(dir, ".");
+    int rc = config_load_string(text, dir, &cfg, errors);
+    free(dir);
     if (rc != 0)
         return rc;
     return snapshot_build(cfg, master, gen, out, errors);
+}
+
+/* Loads config file + snapshot; *text (optional) gets the file text. */
+static int
+load(const char *path, const unsigned char *master, uint64_t gen,
+     struct cg_snapshot **out, char **text, struct cg_strlist *errors)
+{
+    char *t = NULL;
+    int rc = read_text(path, &t, errors);
+    if (rc == 0)
+        rc = load_text(path, t, master, gen, out, errors);
+    if (rc == 0 && text != NULL)
+        *text = t;
+    else
+        free(t);
+    return rc;
 }
 
 int
@@ -69,7 +123,7 @@ server_check(const char *config_path)
     unsigned char master[TLS_MASTER_LEN] = {0};
     struct cg_snapshot *s = NULL;
     tls_global_init();
-    int rc = load(config_path, master, 1, &s, &errors);
+    int rc = load(config_path, master, 1, &s, NULL, &errors);
     if (rc != 0) {
         print_errors(&errors);
         cg_strlist_clear(&errors);
@@ -277,24 +331,49 @@ log_reload_failed(const struct cg_strlist *errors, const char *why)
     cg_logrec_end(&r);
 }
 
-static void
-reload(struct server *sv)
+/* True when a trust set of cfg takes revocations from the store. */
+static bool
+uses_store(const struct cg_config *cfg)
 {
-    struct cg_strlist errors = {0};
-    struct cg_snapshot *snap = NULL;
+    for (size_t i = 0; i < cfg->n_trusts; i++) {
+        if (cfg->trusts[i].builtin_ca)
+            return true;
+    }
+    return false;
+}
+
+/* Opens or closes the store watched for revocations. */
+static void
+store_sync(struct server *sv, const struct cg_config *cfg)
+{
+    store_close(sv->store);
+    sv->store = NULL;
+    char err[CG_ERR_LEN];
+    if (uses_store(cfg) && store_open(cfg->data_dir, &sv->store, err) != 0)
+        cg_log(CG_LOG_ERROR, 0, "cannot watch the store: %s", err);
+}
+
+/* The store's revocation sequence (0 when not watching). */
+static int64_t
+watch_seq(struct server *sv)
+{
+    int64_t seq = 0;
+    char err[CG_ERR_LEN];
+    if (sv->store != NULL && store_revocation_seq(sv->store, &seq, err) != 0)
+        cg_log(CG_LOG_ERROR, 0, "store_revocation_seq() failed: %s", err);
+    return seq;
+}
+
+/* Publishes snap (consumed) to the workers with its sockets. */
+static int
+publish(struct server *sv, struct cg_snapshot *snap, struct cg_strlist *errors)
+{
     struct lsock *ns = NULL;
     char err[CG_ERR_LEN];
-    if (load(sv->path, sv->master, sv->generation + 1, &snap, &errors) != 0) {
-        log_reload_failed(&errors, "invalid configuration: still serving "
-                                   "the previous one");
-        goto out;
-    }
     if (socks_for(sv, snap, &ns, err) != 0) {
-        cg_strlist_add(&errors, err);
-        log_reload_failed(&errors, "cannot listen: still serving the "
-                                   "previous configuration");
+        cg_strlist_add(errors, err);
         snapshot_unref(snap);
-        goto out;
+        return CG_EIO;
     }
     /* sockets of removed listeners are closed by the workers */
     socks_free(sv->socks, sv->n_socks);
@@ -308,18 +387,80 @@ reload(struct server *sv)
     snapshot_unref(sv->snap);
     sv->snap = snap;
     sv->generation++;
-    apply_log(sv, snap->cfg);
-    if (snap->cfg->workers != 0 && snap->cfg->workers != sv->nworkers)
+    return 0;
+}
+
+/*
+ * Builds a new snapshot and publishes it: from the config file (reload),
+ * or from the text of the running config (a revocation in the store: an
+ * edited but not yet reloaded file never rides along). On failure the
+ * running snapshot keeps serving.
+ */
+static bool
+rebuild(struct server *sv, bool from_file, const char *event)
+{
+    struct cg_strlist errors = {0};
+    struct cg_snapshot *snap = NULL;
+    char *text = NULL;
+    int64_t seq = watch_seq(sv); /* read before the build reads the store */
+    int rc = from_file ? load(sv->path, sv->master, sv->generation + 1,
+                              &snap, &text, &errors)
+                       : load_text(sv->path, sv->cfg_text, sv->master,
+                                   sv->generation + 1, &snap, &errors);
+    if (rc == 0)
+        rc = publish(sv, snap, &errors);
+    if (rc != 0) {
+        log_reload_failed(&errors, "still serving the previous "
+                                   "configuration");
+        free(text);
+        cg_strlist_clear(&errors);
+        return false;
+    }
+    if (text != NULL) {
+        free(sv->cfg_text);
+        sv->cfg_text = text;
+        store_sync(sv, sv->snap->cfg);
+        seq = watch_seq(sv);
+    }
+    sv->rev_seq = seq;
+    apply_log(sv, sv->snap->cfg);
+    if (sv->snap->cfg->workers != 0 && sv->snap->cfg->workers != sv->nworkers)
         cg_log(CG_LOG_WARN, 0, "workers: changing the worker count needs a "
                                "restart; keeping %d", sv->nworkers);
     write_ports(sv);
     struct cg_logrec r;
-    cg_logrec_begin(&r, CG_LOG_INFO, "reload");
+    cg_logrec_begin(&r, CG_LOG_INFO, event);
     cg_logrec_int(&r, "generation", (int64_t)sv->generation);
     cg_logrec_int(&r, "listeners", (int64_t)sv->n_socks);
+    if (!from_file)
+        cg_logrec_int(&r, "revocation_seq", seq);
     cg_logrec_end(&r);
-out:
     cg_strlist_clear(&errors);
+    return true;
+}
+
+static void
+reload(struct server *sv)
+{
+    rebuild(sv, true, "reload");
+}
+
+/* Polls the store: a new revocation rebuilds the snapshot, and the
+ * workers close open connections that use the revoked certificate. */
+static void
+watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct server *sv = w->data;
+    if (sv->store == NULL)
+        return;
+    int64_t seq = watch_seq(sv);
+    if (seq != sv->rev_seq) {
+        cg_log(CG_LOG_INFO, 0, "store: revocations changed (%lld -> %lld)",
+               (long long)sv->rev_seq, (long long)seq);
+        rebuild(sv, false, "revocation");
+    }
 }
 
 static void
@@ -393,6 +534,9 @@ shutdown_all(struct server *sv, struct ev_loop *loop)
     ev_signal_stop(loop, &sv->sighup);
     ev_signal_stop(loop, &sv->sigterm);
     ev_signal_stop(loop, &sv->sigint);
+    ev_timer_stop(loop, &sv->watch);
+    store_close(sv->store);
+    free(sv->cfg_text);
     memset(sv->master, 0, sizeof(sv->master));
     cg_log(CG_LOG_INFO, 0, "stopped");
     if (sv->log_fd > 2)
@@ -416,7 +560,7 @@ server_run(const char *config_path)
     }
     char *abs = realpath(config_path, NULL);
     sv.path = abs ? abs : xstrdup(config_path);
-    if (load(sv.path, sv.master, 1, &sv.snap, &errors) != 0) {
+    if (load(sv.path, sv.master, 1, &sv.snap, &sv.cfg_text, &errors) != 0) {
         print_errors(&errors);
         cg_strlist_clear(&errors);
         free(sv.path);
@@ -424,10 +568,16 @@ server_run(const char *config_path)
     }
     sv.generation = 1;
     apply_log(&sv, sv.snap->cfg);
+    store_sync(&sv, sv.snap->cfg);
+    /* the snapshot was built before the store was watched: the first tick
+       rebuilds once, so no revocation made meanwhile is missed */
+    sv.rev_seq = -1;
     sv.nworkers = worker_count(sv.snap->cfg);
     if (socks_for(&sv, sv.snap, &sv.socks, err) != 0) {
         cg_log(CG_LOG_ERROR, 0, "%s", err);
         snapshot_unref(sv.snap);
+        store_close(sv.store);
+        free(sv.cfg_text);
         free(sv.path);
         return 1;
     }
@@ -457,6 +607,10 @@ server_run(const char *config_path)
     ev_signal_start(loop, &sv.sighup);
     ev_signal_start(loop, &sv.sigterm);
     ev_signal_start(loop, &sv.sigint);
+    ev_timer_init(&sv.watch, watch_cb, STORE_WATCH_SECONDS,
+                  STORE_WATCH_SECONDS);
+    sv.watch.data = &sv;
+    ev_timer_start(loop, &sv.watch);
     write_pid(sv.snap->cfg);
     write_ports(&sv);
     log_started(&sv);

@@ -14,11 +14,15 @@ snapshot_build(struct cg_config *cfg, const unsigned char *master,
     s->generation = generation;
     s->cfg = cfg;
     s->l = xcalloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*s->l));
-    int rc = 0;
+    int rc = tls_trusts_new(cfg, &s->trusts, errors);
+    /* every listener is still built so that all errors are reported */
     for (size_t i = 0; i < cfg->n_listeners; i++) {
-        if (tls_listener_new(cfg, i, master, &s->l[i].tls, errors) != 0)
+        if (tls_listener_new(cfg, i, master, s->trusts, &s->l[i].tls,
+                             errors) != 0)
             rc = CG_ECONFIG;
-        if (http_site_new(cfg, i, &s->l[i].site, errors) != 0)
+        if (cfg->listeners[i].kind == CG_KIND_HTTPS
+                ? http_site_new(cfg, i, &s->l[i].site, errors) != 0
+                : relay_site_new(cfg, i, &s->l[i].relay, errors) != 0)
             rc = CG_ECONFIG;
     }
     if (rc != 0) {
@@ -44,8 +48,10 @@ snapshot_unref(void *p)
     for (size_t i = 0; i < s->cfg->n_listeners; i++) {
         tls_listener_free(s->l[i].tls);
         http_site_free(s->l[i].site);
+        relay_site_free(s->l[i].relay);
     }
     free(s->l);
+    tls_trusts_free(s->trusts);
     config_free(s->cfg);
     free(s);
 }

@@ -11,18 +11,21 @@
 
 #include "config/config.h"
 #include "http/site.h"
+#include "relay/relay.h"
 #include "tls/tls.h"
 
 struct snap_listener {
     struct tls_listener *tls;
-    struct http_site *site;
+    struct http_site *site;   /* kind https */
+    struct relay_site *relay; /* kinds mqtt and tcp */
 };
 
 struct cg_snapshot {
     atomic_long refs;
     uint64_t generation;
     struct cg_config *cfg;
-    struct snap_listener *l; /* one per cfg->listeners[i] */
+    struct tls_trusts *trusts; /* shared by the listeners' TLS contexts */
+    struct snap_listener *l;   /* one per cfg->listeners[i] */
 };
 
 /*

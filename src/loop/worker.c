@@ -35,7 +35,10 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
         struct snap_listener *sl = &w->snap->l[l->li];
         snapshot_ref(w->snap);
-        proxy_accept(&w->env, fd, &peer, w->snap, sl->tls, sl->site);
+        if (sl->site != NULL)
+            proxy_accept(&w->env, fd, &peer, w->snap, sl->tls, sl->site);
+        else
+            relay_accept(&w->renv, fd, &peer, w->snap, sl->tls, sl->relay);
     }
 }
 
@@ -79,12 +82,24 @@ apply(struct worker *w, struct cg_snapshot *snap, int *fds)
     w->snap = snap;
 }
 
+/* The current TLS settings of a listener, by name (for revalidation). */
+static struct tls_listener *
+tls_of(void *arg, const char *listener)
+{
+    struct worker *w = arg;
+    for (size_t i = 0; i < w->snap->cfg->n_listeners; i++) {
+        if (strcmp(w->snap->cfg->listeners[i].name, listener) == 0)
+            return w->snap->l[i].tls;
+    }
+    return NULL;
+}
+
 static void
 drain_check_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)revents;
     struct worker *w = t->data;
-    if (w->env.n_conns == 0)
+    if (w->env.n_conns == 0 && w->renv.n_conns == 0)
         ev_break(loop, EVBREAK_ALL);
 }
 
@@ -93,10 +108,10 @@ drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)revents;
     struct worker *w = t->data;
-    if (w->env.n_conns > 0)
+    if (w->env.n_conns + w->renv.n_conns > 0)
         cg_log(CG_LOG_WARN, 0,
                "worker %d: drain timeout, closing %zu connections", w->idx,
-               w->env.n_conns);
+               w->env.n_conns + w->renv.n_conns);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -108,6 +123,7 @@ begin_stop(struct worker *w)
         listen_stop(w, &w->ls[i], true);
     w->n_ls = 0;
     proxy_drain(&w->env);
+    relay_drain(&w->renv);
     ev_timer_init(&w->drain_check, drain_check_cb, 0.0, 0.05);
     w->drain_check.data = w;
     ev_timer_start(w->loop, &w->drain_check);
@@ -137,6 +153,9 @@ wake_cb(struct ev_loop *loop, ev_async *a, int revents)
             snapshot_unref(m.snap);
         } else {
             apply(w, m.snap, m.fds);
+            /* open connections are judged by the new settings too */
+            proxy_revalidate(&w->env, tls_of, w);
+            relay_revalidate(&w->renv, tls_of, w);
         }
     }
     if (has && m.stop && !w->stopping)
@@ -149,6 +168,7 @@ worker_main(void *arg)
     struct worker *w = arg;
     ev_run(w->loop, 0);
     proxy_env_cleanup(&w->env);
+    relay_env_cleanup(&w->renv);
     for (size_t i = 0; i < w->n_ls; i++)
         listen_stop(w, &w->ls[i], true);
     free(w->ls);
@@ -176,6 +196,7 @@ worker_start(struct worker *w, int idx, struct cg_snapshot *snap, int *fds)
     ev_init(&w->drain_check, drain_check_cb);
     ev_init(&w->drain_timer, drain_timeout_cb);
     proxy_env_init(&w->env, w->loop, idx, snapshot_unref);
+    relay_env_init(&w->renv, w->loop, idx, snapshot_unref);
     apply(w, snap, fds);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
         return CG_EIO;

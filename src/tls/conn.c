@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/xmalloc.h"
@@ -75,7 +76,7 @@ conn_fail(struct tls_conn *c, const char *call, int sslerr)
 {
     char q[200];
     tls_drain_errors(q, sizeof(q));
-    if (sslerr == SSL_ERROR_SYSCALL)
+    if (sslerr == SSL_ERROR_SYSCALL || (sslerr == SSL_ERROR_SSL && !q[0]))
         snprintf(c->err, sizeof(c->err), "%s failed (%s)", call,
                  errno ? strerror(errno) : "connection closed by peer");
     else
@@ -273,4 +274,49 @@ bool
 tls_conn_resumed(const struct tls_conn *c)
 {
     return SSL_session_reused(c->ssl) == 1;
+}
+
+/* Short upper-case name of a public-key type (HAProxy-like). */
+static const char *
+pkey_name(int nid)
+{
+    switch (nid) {
+    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA_PSS:
+        return "RSA";
+    case EVP_PKEY_EC:
+        return "EC";
+    case EVP_PKEY_ED25519:
+        return "ED25519";
+    case EVP_PKEY_ED448:
+        return "ED448";
+    default:
+        return "UNKNOWN";
+    }
+}
+
+void
+tls_conn_peer_algs(const struct tls_conn *c, char *sig, size_t sig_len,
+                   char *key, size_t key_len)
+{
+    sig[0] = key[0] = '\0';
+    X509 *x = c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
+    if (x == NULL)
+        return;
+    int md = NID_undef, pk = NID_undef;
+    if (X509_get_signature_info(x, &md, &pk, NULL, NULL) == 1) {
+        const char *pkn = pk == EVP_PKEY_EC ? "ECDSA" : pkey_name(pk);
+        if (md == NID_undef)
+            snprintf(sig, sig_len, "%s", pkn);
+        else
+            snprintf(sig, sig_len, "%s-%s", pkn, OBJ_nid2sn(md));
+    }
+    EVP_PKEY *k = X509_get0_pubkey(x);
+    if (k == NULL)
+        return;
+    int id = EVP_PKEY_get_base_id(k);
+    if (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448)
+        snprintf(key, key_len, "%s", pkey_name(id));
+    else
+        snprintf(key, key_len, "%s%d", pkey_name(id), EVP_PKEY_get_bits(k));
 }

@@ -440,13 +440,15 @@ entry_add(const struct crl_load *l, size_t id, size_t n, const struct der *e)
         if (rc != 0)
             return rc;
     }
-    bool neg = (sn.val[0] & 0x80) != 0;
     unsigned char mag[TLS_SERIAL_MAX + 1];
-    if (neg && sn.len <= sizeof(mag))
+    int rc = CG_EINVAL;
+    if ((sn.val[0] & 0x80) == 0) {
+        rc = tls_revindex_builder_add(l->b, id, sn.val, sn.len, false);
+    } else if (sn.len <= sizeof(mag)) { /* negative: RFC 5280 says no */
         negate(sn.val, sn.len, mag);
-    if ((neg && sn.len > sizeof(mag)) ||
-        tls_revindex_builder_add(l->b, id, neg ? mag : sn.val, sn.len, neg) !=
-            0)
+        rc = tls_revindex_builder_add(l->b, id, mag, sn.len, true);
+    }
+    if (rc != 0)
         return crl_fail(l, "entry %zu: serial longer than 20 bytes", n);
     return 0;
 }

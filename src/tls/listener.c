@@ -259,7 +259,7 @@ ctx_base(const struct cg_listener_cfg *lc)
 static int
 vhost_build(struct tls_listener *l, const struct cg_config *cfg,
             const struct cg_listener_cfg *lc, size_t i,
-            struct cg_strlist *errors)
+            const struct tls_trusts *trusts, struct cg_strlist *errors)
 {
     const struct cg_cert_cfg *cc = &lc->certs[i];
     struct tls_vhost *v = &l->vh[i];
@@ -294,13 +294,9 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
     v->mode = ca->enabled ? ca->mode : CG_AUTH_OFF;
     v->depth = ca->verify_depth > 0 ? ca->verify_depth : 4;
     if (v->mode != CG_AUTH_OFF) {
-        const struct cg_trust_cfg *tc = config_trust_find(cfg, ca->trust);
-        char err[CG_ERR_LEN];
-        if (tc == NULL ||
-            tls_trust_new(tc, cfg->data_dir, &v->trust, err) != 0) {
-            cg_strlist_add(errors, tc ? err : "client_auth.trust: unknown");
-            return CG_ECONFIG;
-        }
+        v->trust = tls_trusts_find(trusts, ca->trust);
+        if (v->trust == NULL)
+            return CG_ECONFIG; /* its build error is reported already */
         SSL_CTX_set1_cert_store(v->ctx, v->trust->store);
         SSL_CTX_set_verify(v->ctx, verify_flags(v->mode), NULL);
         SSL_CTX_set_verify_depth(v->ctx, v->depth);
@@ -316,8 +312,8 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
 
 int
 tls_listener_new(const struct cg_config *cfg, size_t idx,
-                 const unsigned char *master, struct tls_listener **out,
-                 struct cg_strlist *errors)
+                 const unsigned char *master, const struct tls_trusts *trusts,
+                 struct tls_listener **out, struct cg_strlist *errors)
 {
     const struct cg_listener_cfg *lc = &cfg->listeners[idx];
     struct tls_listener *l = xcalloc(1, sizeof(*l));
@@ -327,7 +323,7 @@ tls_listener_new(const struct cg_config *cfg, size_t idx,
     l->vh = xcalloc(l->n_vh, sizeof(*l->vh));
     int rc = 0;
     for (size_t i = 0; i < l->n_vh; i++) {
-        if (vhost_build(l, cfg, lc, i, errors) != 0)
+        if (vhost_build(l, cfg, lc, i, trusts, errors) != 0)
             rc = CG_ECONFIG;
     }
     if (rc != 0) {
@@ -346,7 +342,6 @@ tls_listener_free(struct tls_listener *l)
     for (size_t i = 0; i < l->n_vh; i++) {
         SSL_CTX_free(l->vh[i].ctx);
         cg_strlist_clear(&l->vh[i].names);
-        tls_trust_free(l->vh[i].trust);
     }
     free(l->vh);
     free(l->name);

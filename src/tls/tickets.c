@@ -138,11 +138,19 @@ dec_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
                                 tls_reason_intern(d + 5, len - 5)};
     else
         return SSL_TICKET_RETURN_IGNORE_RENEW;
-    enum cg_auth_mode mode = c->l->vh[c->vhost].mode;
-    if (mode == CG_AUTH_REQUIRED && v.status != CG_VERIFY_SUCCESS)
+    const struct tls_vhost *vh = &c->l->vh[c->vhost];
+    if (vh->mode == CG_AUTH_REQUIRED && v.status != CG_VERIFY_SUCCESS)
         return SSL_TICKET_RETURN_IGNORE_RENEW;
-    if (v.status == CG_VERIFY_SUCCESS &&
-        SSL_SESSION_get0_peer(sess) == NULL)
+    X509 *peer = SSL_SESSION_get0_peer(sess);
+    if (v.status == CG_VERIFY_SUCCESS && peer == NULL)
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    /* A session made before a revocation never resumes after it: the
+     * full handshake that follows refuses the certificate with its
+     * reason. (A session keeps no chain: the leaf is checked here.) */
+    int depth;
+    if (v.status == CG_VERIFY_SUCCESS && vh->trust != NULL &&
+        tls_trust_check_revoked(vh->trust, NULL, peer, (int64_t)time(NULL),
+                                &depth) != NULL)
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     c->verdict = v;
     return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW

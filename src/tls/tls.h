@@ -40,6 +40,16 @@ int tls_trust_new(const struct cg_trust_cfg *tc, const char *data_dir,
                   struct tls_trust **out, char *err);
 void tls_trust_free(struct tls_trust *t);
 
+/* Every trust set of a config, built once per snapshot and shared by its
+ * listeners (a large revocation index is loaded once). */
+struct tls_trusts;
+
+/* Builds all of cfg's trust sets; problems appended to errors. Returns 0
+ * and an owned collection, or CG_ECONFIG. */
+int tls_trusts_new(const struct cg_config *cfg, struct tls_trusts **out,
+                   struct cg_strlist *errors);
+void tls_trusts_free(struct tls_trusts *t);
+
 enum tls_purpose {
     TLS_PURPOSE_CLIENT, /* client certificate: EKU clientAuth */
     TLS_PURPOSE_SERVER, /* server certificate: EKU serverAuth */
@@ -71,14 +81,16 @@ struct tls_listener;
 
 /*
  * Builds the TLS side of listener cfg->listeners[idx]: one context per
- * certificate entry (virtual host), trust stores, session-id context and
+ * certificate entry (virtual host) using the trust sets of trusts
+ * (borrowed: they must outlive the listener), session-id context and
  * ticket keys derived from master and the entry's client-auth settings.
  * Problems are appended to errors as "<json path>: <message>".
  * Returns 0 and an owned listener, or CG_ECONFIG.
  */
 int tls_listener_new(const struct cg_config *cfg, size_t idx,
-                     const unsigned char *master, struct tls_listener **out,
-                     struct cg_strlist *errors);
+                     const unsigned char *master,
+                     const struct tls_trusts *trusts,
+                     struct tls_listener **out, struct cg_strlist *errors);
 void tls_listener_free(struct tls_listener *l);
 /* Index of the virtual host that serves name (SNI or Host; normalised
  * lowercase); the first entry when none matches. */
@@ -138,6 +150,26 @@ size_t tls_conn_vhost(const struct tls_conn *c);
 const char *tls_conn_version(const struct tls_conn *c);
 const char *tls_conn_cipher(const struct tls_conn *c);
 bool tls_conn_resumed(const struct tls_conn *c);
+/* The client certificate's signature algorithm ("ECDSA-SHA256",
+ * "RSA-SHA256", "ED25519") and key ("EC256", "RSA2048", "ED25519"), as
+ * for PROXY v2; empty strings when there is no certificate. */
+void tls_conn_peer_algs(const struct tls_conn *c, char *sig, size_t sig_len,
+                        char *key, size_t key_len);
+
+/*
+ * Re-judges an established connection against now, the current settings
+ * of its listener (after a reload or a revocation): false with a static
+ * reason when the certificate it authenticated with would be refused now
+ * (revoked, stale CRL, or no longer trusted after a client-CA switch).
+ * Connections accepted without a verified certificate are not judged
+ * again (a switch from off to required keeps them). Cheap when only revocations
+ * changed (an index lookup); re-runs chain building when the CA set
+ * changed. Runs on the connection's worker thread.
+ */
+bool tls_conn_recheck(const struct tls_conn *c,
+                      const struct tls_listener *now, const char **reason);
+/* Name of the listener a server connection was accepted on. */
+const char *tls_conn_listener(const struct tls_conn *c);
 
 /* --- Upstream (client) contexts -------------------------------------- */
 

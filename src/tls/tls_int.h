@@ -45,6 +45,20 @@ struct tls_trust {
 const struct tls_trust *tls_trust_of_store(X509_STORE *store);
 
 /*
+ * Looks certificates up in t's revocation index at time now (unix
+ * seconds): every certificate of chain (leaf first, as verified by
+ * OpenSSL) but the last, under the next one; with chain NULL only leaf,
+ * its issuer found by issuer name and key id (a resumed session keeps no
+ * chain). Returns NULL, "revoked" or "stale_crl" (static), and the chain
+ * position of the refused certificate in *depth. No lock, no allocation,
+ * no store access: usable on any thread, e.g. to re-check an open
+ * connection's SSL_get0_verified_chain() after a reload.
+ */
+const char *tls_trust_check_revoked(const struct tls_trust *t,
+                                    STACK_OF(X509) *chain, X509 *leaf,
+                                    int64_t now, int *depth);
+
+/*
  * The one verification function: chain building by OpenSSL on an
  * initialised ctx (store, leaf, untrusted, params already set); then the
  * revocation index of the store's trust set, where each certificate of
@@ -65,7 +79,8 @@ struct tls_vhost {
     struct cg_strlist names; /* lowercase; "*.example.com" wildcards */
     enum cg_auth_mode mode;
     int depth;
-    struct tls_trust *trust; /* NULL when mode is off */
+    struct tls_trust *trust; /* borrowed from the snapshot's trusts; NULL
+                                when mode is off */
     unsigned char auth_hash[32];
 };
 
@@ -91,6 +106,10 @@ struct tls_conn {
     char *sni;
     char err[256];
 };
+
+/* The trust set named name of ts (borrowed), or NULL. */
+struct tls_trust *tls_trusts_find(const struct tls_trusts *ts,
+                                  const char *name);
 
 /* Returns the tls_conn attached to ssl (checked magic). */
 struct tls_conn *tls_conn_of(const SSL *ssl);

@@ -306,3 +306,59 @@ tls_trust_free(struct tls_trust *t)
     tls_revindex_free(t->rev);
     free(t);
 }
+
+struct tls_trusts {
+    size_t n;
+    char **names;
+    struct tls_trust **sets;
+};
+
+int
+tls_trusts_new(const struct cg_config *cfg, struct tls_trusts **out,
+               struct cg_strlist *errors)
+{
+    struct tls_trusts *ts = xcalloc(1, sizeof(*ts));
+    ts->names = xcalloc(cfg->n_trusts ? cfg->n_trusts : 1, sizeof(char *));
+    ts->sets = xcalloc(cfg->n_trusts ? cfg->n_trusts : 1, sizeof(*ts->sets));
+    int rc = 0;
+    for (size_t i = 0; i < cfg->n_trusts; i++) {
+        char err[CG_ERR_LEN];
+        if (tls_trust_new(&cfg->trusts[i], cfg->data_dir, &ts->sets[ts->n],
+                          err) != 0) {
+            cg_strlist_add(errors, err);
+            rc = CG_ECONFIG;
+            continue;
+        }
+        ts->names[ts->n++] = xstrdup(cfg->trusts[i].name);
+    }
+    if (rc != 0) {
+        tls_trusts_free(ts);
+        return rc;
+    }
+    *out = ts;
+    return 0;
+}
+
+void
+tls_trusts_free(struct tls_trusts *ts)
+{
+    if (ts == NULL)
+        return;
+    for (size_t i = 0; i < ts->n; i++) {
+        tls_trust_free(ts->sets[i]);
+        free(ts->names[i]);
+    }
+    free(ts->names);
+    free(ts->sets);
+    free(ts);
+}
+
+struct tls_trust *
+tls_trusts_find(const struct tls_trusts *ts, const char *name)
+{
+    for (size_t i = 0; ts != NULL && i < ts->n; i++) {
+        if (strcmp(ts->names[i], name) == 0)
+            return ts->sets[i];
+    }
+    return NULL;
+}

@@ -65,35 +65,47 @@ verify_time(X509_STORE_CTX *ctx)
     return (int64_t)time(NULL);
 }
 
-/*
- * Looks every certificate of the verified chain but the trust anchor up
- * in the trust set's revocation index, under the next certificate (its
- * verified issuer): a revoked intermediate refuses everything under it.
- * Reads only the immutable index: no lock, no store. NULL or a reason.
- */
+const char *
+tls_trust_check_revoked(const struct tls_trust *t, STACK_OF(X509) *chain,
+                        X509 *leaf, int64_t now, int *depth)
+{
+    *depth = 0;
+    if (t == NULL || t->rev == NULL)
+        return NULL;
+    enum tls_revstatus st = TLS_REV_GOOD;
+    if (chain == NULL) {
+        st = tls_revindex_check(t->rev, leaf, NULL, now);
+    } else {
+        for (int i = 0; st == TLS_REV_GOOD && i + 1 < sk_X509_num(chain); i++) {
+            st = tls_revindex_check(t->rev, sk_X509_value(chain, i),
+                                    sk_X509_value(chain, i + 1), now);
+            *depth = i;
+        }
+    }
+    return st == TLS_REV_REVOKED ? "revoked"
+           : st == TLS_REV_STALE ? "stale_crl"
+                                 : NULL;
+}
+
+/* The revocation index on the chain OpenSSL verified (see
+ * tls_trust_check_revoked); sets the ctx error for the alert. */
 static const char *
 revocation_checks(X509_STORE_CTX *ctx)
 {
     const struct tls_trust *t =
         tls_trust_of_store(X509_STORE_CTX_get0_store(ctx));
-    if (t == NULL || t->rev == NULL)
-        return NULL;
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-    int64_t now = verify_time(ctx);
-    for (int i = 0; i + 1 < sk_X509_num(chain); i++) {
-        X509 *x = sk_X509_value(chain, i);
-        enum tls_revstatus st =
-            tls_revindex_check(t->rev, x, sk_X509_value(chain, i + 1), now);
-        if (st == TLS_REV_GOOD)
-            continue;
-        X509_STORE_CTX_set_error_depth(ctx, i);
-        X509_STORE_CTX_set_current_cert(ctx, x);
-        X509_STORE_CTX_set_error(ctx, st == TLS_REV_REVOKED
-                                          ? X509_V_ERR_CERT_REVOKED
-                                          : X509_V_ERR_CRL_HAS_EXPIRED);
-        return st == TLS_REV_REVOKED ? "revoked" : "stale_crl";
-    }
-    return NULL;
+    int depth;
+    const char *why =
+        tls_trust_check_revoked(t, chain, NULL, verify_time(ctx), &depth);
+    if (why == NULL)
+        return NULL;
+    X509_STORE_CTX_set_error_depth(ctx, depth);
+    X509_STORE_CTX_set_current_cert(ctx, sk_X509_value(chain, depth));
+    X509_STORE_CTX_set_error(ctx, strcmp(why, "revoked") == 0
+                                      ? X509_V_ERR_CERT_REVOKED
+                                      : X509_V_ERR_CRL_HAS_EXPIRED);
+    return why;
 }
 
 /* certgate's checks on a chain OpenSSL accepted; NULL or a reason. */

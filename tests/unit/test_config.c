@@ -400,7 +400,11 @@ test_type_errors(void **state)
                "listeners[0].tls_min_version: expected one of 1.2, 1.3");
     EXPECT_ERR("{'listeners':[{'name':'m','kind':'mqtt','listen':':1883'," CERTS
                ",'routes':[{" UP "}]}]}",
-               "listeners[0].kind: expected one of https");
+               "listeners[0].routes: not allowed for kind mqtt",
+               "listeners[0].upstream: required");
+    EXPECT_ERR("{'listeners':[{'name':'m','kind':'smtp','listen':':1883'," CERTS
+               ",'routes':[{" UP "}]}]}",
+               "listeners[0].kind: expected one of https, mqtt, tcp");
     EXPECT_ERR("{'log':{'level':'verbose'}}",
                "log.level: expected one of debug, info, warn, error");
     EXPECT_ERR("{'data_dir':'','pid_file':'a\\u0001b'}",
@@ -758,19 +762,153 @@ test_ranges(void **state)
     config_free(cfg);
 }
 
+#define MQ(lx)                                                                 \
+    "{" TRUST "'listeners':[{'name':'m','kind':'mqtt','listen':':8883',"       \
+    CERTS lx "}]}"
+#define TC(lx)                                                                 \
+    "{'listeners':[{'name':'t','kind':'tcp','listen':':9000'," CERTS lx "}]}"
+
+static void
+test_mqtt_listener(void **state)
+{
+    (void)state;
+    struct cg_config *cfg = load_ok(MQ(",'upstream':'127.0.0.1:1883'"));
+    const struct cg_listener_cfg *l = &cfg->listeners[0];
+    assert_int_equal(l->kind, CG_KIND_MQTT);
+    assert_int_equal(l->upstream.scheme, CG_UP_HTTP);
+    assert_string_equal(l->upstream.host, "127.0.0.1");
+    assert_int_equal(l->upstream.port, 1883);
+    assert_int_equal(l->mqtt.as_username, CG_MQTT_MAP_CN);
+    assert_int_equal(l->mqtt.as_clientid, CG_MQTT_MAP_DISABLED);
+    assert_int_equal(l->mqtt.max_connect_bytes, 65536);
+    assert_false(l->mqtt.auth_password);
+    assert_false(l->mqtt.has_jwt);
+    assert_int_equal(l->n_routes, 0);
+    config_free(cfg);
+    cfg = load_ok(MQ(",'upstream':'broker.local:8883',"
+                     "'upstream_tls':{'ca_file':'ca.pem'},"
+                     "'peer_cert_as_username':'md5',"
+                     "'peer_cert_as_clientid':'san_uri',"
+                     "'max_connect_bytes':4096,"
+                     "'auth':{'password':true,'jwt':{'secret':'s3',"
+                     "'kid':'k1'}},'timeouts':{'idle':'5m'}"));
+    l = &cfg->listeners[0];
+    assert_int_equal(l->upstream.scheme, CG_UP_HTTPS);
+    assert_string_equal(l->upstream.ca_file, "/base/ca.pem");
+    assert_string_equal(l->upstream.server_name, "broker.local");
+    assert_int_equal(l->mqtt.as_username, CG_MQTT_MAP_MD5);
+    assert_int_equal(l->mqtt.as_clientid, CG_MQTT_MAP_SAN_URI);
+    assert_int_equal(l->mqtt.max_connect_bytes, 4096);
+    assert_true(l->mqtt.auth_password);
+    assert_true(l->mqtt.has_jwt);
+    assert_string_equal(l->mqtt.jwt.secret, "s3");
+    assert_string_equal(l->mqtt.jwt.kid, "k1");
+    assert_string_equal(l->mqtt.jwt.claim, "sub");
+    assert_int_equal(l->timeouts.idle_ms, 300000);
+    config_free(cfg);
+    cfg = load_ok(MQ(",'upstream':'unix:run/mq.sock'"));
+    assert_int_equal(cfg->listeners[0].upstream.scheme, CG_UP_UNIX);
+    assert_string_equal(cfg->listeners[0].upstream.unix_path,
+                        "/base/run/mq.sock");
+    config_free(cfg);
+    cfg = load_ok(MQ(",'upstream':'tls://[::1]:8883',"
+                     "'upstream_tls':{'verify':false}"));
+    assert_int_equal(cfg->listeners[0].upstream.scheme, CG_UP_HTTPS);
+    assert_string_equal(cfg->listeners[0].upstream.host, "::1");
+    config_free(cfg);
+}
+
+static void
+test_mqtt_errors(void **state)
+{
+    (void)state;
+    EXPECT_ERR(MQ(""), "listeners[0].upstream: required");
+    EXPECT_ERR(MQ(",'upstream':'127.0.0.1'"),
+               "listeners[0].upstream: invalid upstream \"127.0.0.1\": "
+               "missing port (expected host:port, [v6]:port, "
+               "tls://host:port or unix:/path)");
+    EXPECT_ERR(MQ(",'upstream':'mqtt://h:1'"),
+               "listeners[0].upstream: invalid upstream \"mqtt://h:1\": "
+               "expected host:port, [v6]:port, tls://host:port or "
+               "unix:/path");
+    EXPECT_ERR(MQ(",'upstream':'tls://h:1'"),
+               "listeners[0].upstream_tls.ca_file: required unless verify "
+               "is false");
+    EXPECT_ERR(MQ(",'upstream':'unix:/s','upstream_tls':{'verify':false}"),
+               "listeners[0].upstream_tls: not allowed with a unix: upstream");
+    EXPECT_ERR(MQ(",'upstream':'h:1','peer_cert_as_username':'uid',"
+                  "'peer_cert_as_clientid':1"),
+               "listeners[0].peer_cert_as_username: expected one of "
+               "disabled, cn, dn, crt, pem, md5, sha256, email, san_uri",
+               "listeners[0].peer_cert_as_clientid: expected one of "
+               "disabled, cn, dn, crt, pem, md5, sha256, email, san_uri");
+    EXPECT_ERR(MQ(",'upstream':'h:1','auth':{'password':'yes','jwt':{},"
+                  "'ldap':1}"),
+               "listeners[0].auth.ldap: unknown key",
+               "listeners[0].auth.password: expected boolean",
+               "listeners[0].auth.jwt: needs \"secret\" or "
+               "\"public_key_file\"");
+    EXPECT_ERR(MQ(",'upstream':'h:1','max_connect_bytes':10,"
+                  "'routes':[],'strip_headers':['X-A'],"
+                  "'proxy_protocol':'v2'"),
+               "listeners[0].max_connect_bytes: must be between 128 and "
+               "16777216",
+               "listeners[0].routes: not allowed for kind mqtt",
+               "listeners[0].routes: must not be empty",
+               "listeners[0].strip_headers: not allowed for kind mqtt",
+               "listeners[0].proxy_protocol: not allowed for kind mqtt");
+    EXPECT_ERR(CFG("", ",'upstream':'h:1','auth':{}", ""),
+               "listeners[0].upstream: not allowed for kind https",
+               "listeners[0].auth: not allowed for kind https");
+}
+
+static void
+test_tcp_listener(void **state)
+{
+    (void)state;
+    struct cg_config *cfg = load_ok(TC(",'upstream':'db:5432'"));
+    const struct cg_listener_cfg *l = &cfg->listeners[0];
+    assert_int_equal(l->kind, CG_KIND_TCP);
+    assert_int_equal(l->tcp.proxy_protocol, CG_PROXY_NONE);
+    assert_int_equal(l->tcp.n_identity, 4);
+    assert_int_equal(l->tcp.identity[0], CG_F_CN);
+    assert_int_equal(l->tcp.identity[3], CG_F_SHA256);
+    config_free(cfg);
+    cfg = load_ok(TC(",'upstream':'db:5432','proxy_protocol':'v2',"
+                     "'proxy_identity':['email','serial']"));
+    l = &cfg->listeners[0];
+    assert_int_equal(l->tcp.proxy_protocol, CG_PROXY_V2);
+    assert_int_equal(l->tcp.n_identity, 2);
+    assert_int_equal(l->tcp.identity[0], CG_F_EMAIL);
+    assert_int_equal(l->tcp.identity[1], CG_F_SERIAL);
+    config_free(cfg);
+    EXPECT_ERR(TC(",'upstream':'db:5432','proxy_protocol':'v1',"
+                  "'proxy_identity':['cn','nope','cn',3],"
+                  "'peer_cert_as_username':'cn'"),
+               "listeners[0].proxy_protocol: expected one of none, v2",
+               "listeners[0].proxy_identity[1]: unknown field \"nope\"",
+               "listeners[0].proxy_identity[2]: duplicate field \"cn\"",
+               "listeners[0].proxy_identity[3]: expected string",
+               "listeners[0].peer_cert_as_username: not allowed for kind "
+               "tcp");
+    EXPECT_ERR(TC(",'upstream':'db:5432','proxy_identity':'cn'"),
+               "listeners[0].proxy_identity: expected an array of at most "
+               "32 field names");
+}
+
 static void
 test_several_errors(void **state)
 {
     (void)state;
     EXPECT_ERR("{'workers':'x','bogus':1," TRUST "'listeners':["
-               "{'name':'a','kind':'tcp','listen':'1.2.3.4:80'," CERTS
+               "{'name':'a','kind':'udp','listen':'1.2.3.4:80'," CERTS
                ",'client_auth':{'enabled':true,'trust':'nope'},"
                "'routes':[{'upstream':'ftp://x'},{'upstream':'http://x',"
                "'path':'x'}]},"
                "{'name':'a','kind':'https','listen':'1.2.3.4:80'," CERTS
                ",'routes':[{" UP ",'allow':{'cn':'alice'}}]}]}",
                "bogus: unknown key", "workers: expected integer",
-               "listeners[0].kind: expected one of https",
+               "listeners[0].kind: expected one of https, mqtt, tcp",
                "listeners[0].client_auth.trust: unknown trust set \"nope\"; "
                "defined: staff, devices",
                "listeners[0].routes[0].upstream: invalid upstream "
@@ -978,6 +1116,9 @@ main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_several_errors),
+        cmocka_unit_test(test_mqtt_listener),
+        cmocka_unit_test(test_mqtt_errors),
+        cmocka_unit_test(test_tcp_listener),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_inherit),

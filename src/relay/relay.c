@@ -1,0 +1,590 @@
+/*
+ * Connections of the mqtt and tcp listeners: TLS handshake with the
+ * client, the protocol step (mqtt_session.c, tcp_session.c), then one
+ * function, run_once(), moving bytes both ways with back-pressure: a
+ * side is read only while the other side's output is under 256 KiB.
+ * Closing inside a callback only marks; memory goes when it returns.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "core/xmalloc.h"
+#include "relay/relay_int.h"
+
+static void rc_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void rc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void conn_run(struct relay_conn *rc);
+
+void
+relay_env_init(struct relay_env *env, struct ev_loop *loop, int worker,
+               void (*snap_release)(void *snap))
+{
+    memset(env, 0, sizeof(*env));
+    env->loop = loop;
+    env->worker = worker;
+    env->snap_release = snap_release;
+}
+
+/* The close line: bytes each way and duration of a spliced session. */
+static void
+log_close(struct relay_conn *rc)
+{
+    struct cg_logrec r;
+    cg_logrec_begin(&r, CG_LOG_INFO, "relay_close");
+    cg_logrec_int(&r, "conn", (int64_t)rc->id);
+    cg_logrec_str(&r, "listener", rc->site->cfg->name);
+    cg_logrec_str(&r, "peer", rc->peer);
+    cg_logrec_str(&r, "reason", rc->end ? rc->end : "closed");
+    cg_logrec_int(&r, "bytes_up", (int64_t)rc->bytes_up);
+    cg_logrec_int(&r, "bytes_down", (int64_t)rc->bytes_down);
+    cg_logrec_int(&r, "duration_ms", cg_now_ms() - rc->t_start);
+    cg_logrec_end(&r);
+}
+
+static void
+rc_free(struct relay_conn *rc)
+{
+    struct relay_env *env = rc->env;
+    if (rc->opened)
+        log_close(rc);
+    ev_io_stop(env->loop, &rc->io);
+    ev_io_stop(env->loop, &rc->up_io);
+    ev_timer_stop(env->loop, &rc->timer);
+    if (rc->up.fd >= 0)
+        stream_close(&rc->up, rc->up_phase == UPP_READY);
+    stream_close(&rc->s, rc->state != RC_HANDSHAKE);
+    cg_buf_cleanup(&rc->in);
+    cg_buf_cleanup(&rc->to_up);
+    cg_buf_cleanup(&rc->to_cl);
+    if (rc->prev)
+        rc->prev->next = rc->next;
+    else
+        env->conns = rc->next;
+    if (rc->next)
+        rc->next->prev = rc->prev;
+    env->n_conns--;
+    env->snap_release(rc->snap);
+    rc->magic = 0;
+    free(rc);
+}
+
+void
+relay_close(struct relay_conn *rc, const char *why)
+{
+    if (rc->end == NULL)
+        rc->end = why;
+    rc->dead = true;
+    if (rc->busy == 0)
+        rc_free(rc);
+}
+
+void
+relay_env_cleanup(struct relay_env *env)
+{
+    while (env->conns != NULL)
+        rc_free(env->conns);
+}
+
+static void
+set_timer(struct relay_conn *rc, int64_t ms)
+{
+    ev_timer_stop(rc->env->loop, &rc->timer);
+    if (ms > 0) {
+        ev_timer_set(&rc->timer, (double)ms / 1000.0, 0.0);
+        ev_timer_start(rc->env->loop, &rc->timer);
+    }
+}
+
+/* Flush what is queued, then close (a refusal, or one side ended). */
+static void
+start_closing(struct relay_conn *rc, const char *why)
+{
+    if (rc->end == NULL)
+        rc->end = why;
+    rc->state = RC_CLOSING;
+    set_timer(rc, RELAY_LINGER_MS);
+}
+
+static void
+peer_text(struct relay_conn *rc, const struct sockaddr_storage *peer)
+{
+    rc->peer_addr = *peer;
+    if (peer->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr,
+                  rc->peer, sizeof(rc->peer));
+    else
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr,
+                  rc->peer, sizeof(rc->peer));
+}
+
+void
+relay_accept(struct relay_env *env, int fd,
+             const struct sockaddr_storage *peer, void *snap,
+             struct tls_listener *tls, const struct relay_site *site)
+{
+    struct relay_conn *rc = xcalloc(1, sizeof(*rc));
+    rc->magic = RELAY_CONN_MAGIC;
+    rc->env = env;
+    rc->snap = snap;
+    rc->tlsl = tls;
+    rc->site = site;
+    rc->level = -1;
+    rc->t_start = cg_now_ms();
+    rc->id = ((uint64_t)(env->worker + 1) << 40) | (1ull << 39) |
+             ++env->next_id;
+    peer_text(rc, peer);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    stream_init(&rc->s, fd, tls_conn_accept(tls, fd, rc->id));
+    stream_init(&rc->up, -1, NULL);
+    rc->next = env->conns;
+    if (env->conns)
+        env->conns->prev = rc;
+    env->conns = rc;
+    env->n_conns++;
+    ev_io_init(&rc->io, rc_io_cb, fd, EV_READ);
+    rc->io.data = rc;
+    ev_init(&rc->up_io, rc_io_cb);
+    rc->up_io.data = rc;
+    ev_init(&rc->timer, rc_timer_cb);
+    rc->timer.data = rc;
+    if (rc->s.tls == NULL) {
+        cg_log(CG_LOG_ERROR, rc->id, "SSL_new() failed");
+        relay_close(rc, "internal");
+        return;
+    }
+    rc->state = RC_HANDSHAKE;
+    set_timer(rc, site->cfg->timeouts.handshake_ms);
+    conn_run(rc);
+}
+
+/* Logs a refused or broken handshake with what the peer presented. */
+static void
+log_handshake_failure(struct relay_conn *rc, const char *why)
+{
+    const struct cg_verdict *v = tls_conn_verdict(rc->s.tls);
+    struct cg_logrec r;
+    cg_logrec_begin(&r, CG_LOG_INFO, "handshake_failed");
+    cg_logrec_int(&r, "conn", (int64_t)rc->id);
+    cg_logrec_str(&r, "listener", rc->site->cfg->name);
+    cg_logrec_str(&r, "peer", rc->peer);
+    cg_logrec_str(&r, "sni", tls_conn_sni(rc->s.tls));
+    if (v->status == CG_VERIFY_FAILED)
+        cg_logrec_str(&r, "reason", v->reason);
+    else if (tls_listener_vhost_mode(rc->tlsl, tls_conn_vhost(rc->s.tls)) ==
+                 CG_AUTH_REQUIRED &&
+             strstr(why, "certificate") != NULL)
+        cg_logrec_str(&r, "reason", "no_cert");
+    else
+        cg_logrec_str(&r, "reason", "tls");
+    cg_logrec_str(&r, "error", why);
+    const struct cg_identity *id = tls_conn_identity_raw(rc->s.tls);
+    if (id != NULL) {
+        cg_logrec_str(&r, "cn", id->cn);
+        cg_logrec_str(&r, "subject", id->dn);
+        cg_logrec_str(&r, "serial", id->serial);
+        cg_logrec_str(&r, "sha256", id->sha256);
+    }
+    cg_logrec_end(&r);
+}
+
+void
+relay_log_open(struct relay_conn *rc, const char *username, size_t ulen,
+               const char *clientid, size_t clen)
+{
+    const struct cg_verdict *v = tls_conn_verdict(rc->s.tls);
+    const struct cg_identity *id = tls_conn_identity_raw(rc->s.tls);
+    struct cg_logrec r;
+    rc->opened = true;
+    cg_logrec_begin(&r, CG_LOG_INFO, "relay_open");
+    cg_logrec_int(&r, "conn", (int64_t)rc->id);
+    cg_logrec_str(&r, "listener", rc->site->cfg->name);
+    cg_logrec_str(&r, "kind",
+                  rc->site->cfg->kind == CG_KIND_MQTT ? "mqtt" : "tcp");
+    cg_logrec_str(&r, "peer", rc->peer);
+    cg_logrec_str(&r, "verify", v->status == CG_VERIFY_SUCCESS ? "SUCCESS"
+                                : v->status == CG_VERIFY_NONE  ? "NONE"
+                                                               : v->reason);
+    if (id != NULL) {
+        cg_logrec_str(&r, "cn", id->cn);
+        cg_logrec_str(&r, "serial", id->serial);
+        cg_logrec_str(&r, "sha256", id->sha256);
+    }
+    if (username != NULL)
+        cg_logrec_strn(&r, "username", username, ulen);
+    if (clientid != NULL)
+        cg_logrec_strn(&r, "clientid", clientid, clen);
+    if (rc->level >= 0)
+        cg_logrec_int(&r, "protocol_level", rc->level);
+    cg_logrec_end(&r);
+}
+
+static bool
+do_handshake(struct relay_conn *rc)
+{
+    int r = tls_conn_handshake(rc->s.tls);
+    if (r == CG_EAGAIN) {
+        rc->s.rwant = tls_conn_want(rc->s.tls) == TLS_WANT_WRITE ? EV_WRITE
+                                                                  : EV_READ;
+        return false;
+    }
+    if (r != 0) {
+        log_handshake_failure(rc, tls_conn_error(rc->s.tls));
+        relay_close(rc, "handshake_failed");
+        return false;
+    }
+    if (rc->site->cfg->kind == CG_KIND_MQTT) {
+        rc->state = RC_CONNECT;
+        set_timer(rc, rc->site->cfg->timeouts.header_ms);
+    } else {
+        tcp_session_start(rc);
+    }
+    return !rc->dead;
+}
+
+void
+relay_upstream_start(struct relay_conn *rc)
+{
+    const struct relay_site *site = rc->site;
+    int fd = socket(site->addr.ss_family,
+                    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    rc->state = RC_UPSTREAM;
+    set_timer(rc, site->cfg->timeouts.upstream_connect_ms);
+    if (fd < 0) {
+        cg_log(CG_LOG_ERROR, rc->id, "socket() failed: %s", strerror(errno));
+        relay_close(rc, "internal");
+        return;
+    }
+    if (site->addr.ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    struct tls_conn *tls = NULL;
+    if (site->tls != NULL && (tls = tls_conn_connect(site->tls, fd,
+                                                     rc->id)) == NULL) {
+        cg_log(CG_LOG_ERROR, rc->id, "SSL_new() failed");
+        close(fd);
+        relay_close(rc, "internal");
+        return;
+    }
+    stream_init(&rc->up, fd, tls);
+    rc->up_phase = UPP_CONNECTING;
+}
+
+/* Upstream connect / TLS handshake: 1 progress, 0 waiting, -1 failed. */
+static int
+up_step(struct relay_conn *rc, char *err, size_t len)
+{
+    if (rc->up_phase == UPP_CONNECTING) {
+        const struct relay_site *s = rc->site;
+        int r = connect(rc->up.fd, (const struct sockaddr *)&s->addr,
+                        s->addrlen);
+        if (r < 0 && (errno == EINPROGRESS || errno == EALREADY)) {
+            rc->up.wwant = EV_WRITE;
+            return 0;
+        }
+        if (r < 0 && errno != EISCONN) {
+            snprintf(err, len, "connect() failed: %s", strerror(errno));
+            return -1;
+        }
+        rc->up_phase = rc->up.tls != NULL ? UPP_HANDSHAKE : UPP_READY;
+        return 1;
+    }
+    int r = tls_conn_handshake(rc->up.tls);
+    if (r == CG_EAGAIN) {
+        rc->up.wwant =
+            tls_conn_want(rc->up.tls) == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
+        return 0;
+    }
+    if (r != 0) {
+        snprintf(err, len, "TLS handshake: %s", tls_conn_error(rc->up.tls));
+        return -1;
+    }
+    rc->up_phase = UPP_READY;
+    return 1;
+}
+
+/* The upstream could not be reached. */
+static void
+up_failed(struct relay_conn *rc, const char *err)
+{
+    cg_log(CG_LOG_WARN, rc->id, "upstream %s: %s", rc->site->cfg->upstream.url,
+           err);
+    if (rc->site->cfg->kind == CG_KIND_MQTT)
+        mqtt_session_unavailable(rc);
+    else
+        relay_close(rc, "upstream_connect");
+}
+
+/* Writes pending bytes of b to s: 1 progress, 0 blocked, -1 error. */
+static int
+flush(struct stream *s, struct cg_buf *b, uint64_t *count)
+{
+    int progress = 0;
+    while (cg_buf_pending(b) > 0) {
+        ssize_t w = stream_write(s, cg_buf_head(b), cg_buf_pending(b));
+        if (w == CG_EAGAIN)
+            return progress;
+        if (w < 0)
+            return -1;
+        cg_buf_consume(b, (size_t)w);
+        *count += (uint64_t)w;
+        progress = 1;
+    }
+    return progress;
+}
+
+/* Reads what s has into b: 1 progress, 0 blocked, -1 error, -2 EOF. */
+static int
+fill(struct stream *s, struct cg_buf *b)
+{
+    cg_buf_reserve(b, RELAY_READ_CHUNK);
+    ssize_t r = stream_read(s, b->data + b->len, RELAY_READ_CHUNK);
+    if (r == CG_EAGAIN)
+        return 0;
+    if (r == 0)
+        return -2;
+    if (r < 0)
+        return -1;
+    b->len += (size_t)r;
+    b->data[b->len] = '\0';
+    return 1;
+}
+
+static bool
+client_may_read(const struct relay_conn *rc)
+{
+    switch (rc->state) {
+    case RC_CONNECT:
+        return true;
+    case RC_UPSTREAM:
+    case RC_SPLICE:
+        return cg_buf_pending(&rc->to_up) < RELAY_HIGH_WATER;
+    default:
+        return false;
+    }
+}
+
+static bool
+up_may_read(const struct relay_conn *rc)
+{
+    return rc->up_phase == UPP_READY && rc->state == RC_SPLICE &&
+           cg_buf_pending(&rc->to_cl) < RELAY_HIGH_WATER;
+}
+
+/* Reads the client: the first packet (mqtt) or bytes for upstream. */
+static int
+read_client(struct relay_conn *rc)
+{
+    bool first = rc->state == RC_CONNECT;
+    int r = fill(&rc->s, first ? &rc->in : &rc->to_up);
+    if (r == -2 && first) {
+        cg_log(CG_LOG_INFO, rc->id, "client closed before its CONNECT");
+        relay_close(rc, "client_closed");
+    } else if (r == -2) {
+        start_closing(rc, "client_closed");
+    } else if (r < 0) {
+        cg_log(CG_LOG_INFO, rc->id, "client connection error: %s",
+               tls_conn_error(rc->s.tls));
+        relay_close(rc, "client_error");
+    } else if (r > 0 && first) {
+        mqtt_session_feed(rc);
+    } else if (r > 0 && rc->state == RC_SPLICE) {
+        set_timer(rc, rc->site->cfg->timeouts.idle_ms);
+    }
+    return r;
+}
+
+/* Flushes the queues; closes once both are empty in RC_CLOSING. */
+static int
+flush_both(struct relay_conn *rc)
+{
+    int r = flush(&rc->s, &rc->to_cl, &rc->bytes_down);
+    if (r < 0) {
+        relay_close(rc, "client_error");
+        return -1;
+    }
+    int p = r > 0;
+    if (rc->up_phase == UPP_READY) {
+        r = flush(&rc->up, &rc->to_up, &rc->bytes_up);
+        if (r < 0) {
+            relay_close(rc, "upstream_error");
+            return -1;
+        }
+        p |= r > 0;
+    }
+    if (rc->state == RC_CLOSING && cg_buf_pending(&rc->to_cl) == 0 &&
+        (rc->up_phase != UPP_READY || cg_buf_pending(&rc->to_up) == 0)) {
+        relay_close(rc, NULL);
+        return -1;
+    }
+    return p;
+}
+
+/* One pass over both sides; true on progress. */
+static bool
+run_once(struct relay_conn *rc)
+{
+    char err[256];
+    int r = flush_both(rc);
+    if (r < 0 || rc->state == RC_CLOSING)
+        return false;
+    bool progress = r > 0;
+    if (rc->up_phase == UPP_CONNECTING || rc->up_phase == UPP_HANDSHAKE) {
+        r = up_step(rc, err, sizeof(err));
+        if (r < 0) {
+            up_failed(rc, err);
+            return false;
+        }
+        if (rc->up_phase == UPP_READY) {
+            rc->state = RC_SPLICE;
+            set_timer(rc, rc->site->cfg->timeouts.idle_ms);
+        }
+        progress |= r > 0;
+    }
+    if (client_may_read(rc)) {
+        r = read_client(rc);
+        if (r < 0 || rc->dead || rc->state == RC_CLOSING)
+            return r == -2;
+        progress |= r > 0;
+    }
+    if (up_may_read(rc)) {
+        r = fill(&rc->up, &rc->to_cl);
+        if (r == -2)
+            start_closing(rc, "upstream_closed");
+        else if (r < 0)
+            relay_close(rc, "upstream_error");
+        else if (r > 0)
+            set_timer(rc, rc->site->cfg->timeouts.idle_ms);
+        progress |= r != 0;
+    }
+    return progress && !rc->dead;
+}
+
+static void
+watch(struct relay_conn *rc, ev_io *io, int fd, int ev)
+{
+    if (ev != (io->events & (EV_READ | EV_WRITE)) || !ev_is_active(io)) {
+        ev_io_stop(rc->env->loop, io);
+        ev_io_set(io, fd, ev);
+        if (ev)
+            ev_io_start(rc->env->loop, io);
+    }
+}
+
+static void
+update_io(struct relay_conn *rc)
+{
+    int ev = rc->state == RC_HANDSHAKE
+                 ? rc->s.rwant
+                 : stream_events(&rc->s, client_may_read(rc),
+                                 cg_buf_pending(&rc->to_cl) > 0);
+    watch(rc, &rc->io, rc->s.fd, ev);
+    if (rc->up.fd < 0)
+        return;
+    if (rc->up_phase == UPP_CONNECTING || rc->up_phase == UPP_HANDSHAKE)
+        ev = rc->up.wwant;
+    else
+        ev = stream_events(&rc->up, up_may_read(rc),
+                           cg_buf_pending(&rc->to_up) > 0);
+    watch(rc, &rc->up_io, rc->up.fd, ev);
+}
+
+static void
+conn_run(struct relay_conn *rc)
+{
+    rc->busy++;
+    if (rc->state == RC_HANDSHAKE && !do_handshake(rc))
+        goto out;
+    for (int i = 0; i < 256 && !rc->dead; i++) {
+        if (!run_once(rc))
+            break;
+    }
+    /* Bytes decrypted inside TLS raise no fd event: keep reading them. */
+    if (!rc->dead && stream_pending(&rc->s) && client_may_read(rc))
+        ev_feed_event(rc->env->loop, &rc->io, EV_READ);
+    if (!rc->dead && rc->up.fd >= 0 && stream_pending(&rc->up) &&
+        up_may_read(rc))
+        ev_feed_event(rc->env->loop, &rc->up_io, EV_READ);
+out:
+    rc->busy--;
+    if (rc->dead && rc->busy == 0)
+        rc_free(rc);
+    else if (!rc->dead)
+        update_io(rc);
+}
+
+static void
+rc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_run(RELAY_CAST(struct relay_conn, w->data, RELAY_CONN_MAGIC));
+}
+
+static void
+rc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct relay_conn *rc =
+        RELAY_CAST(struct relay_conn, w->data, RELAY_CONN_MAGIC);
+    static const char *const what[] = {
+        [RC_HANDSHAKE] = "handshake_timeout",
+        [RC_CONNECT] = "connect_timeout",
+        [RC_UPSTREAM] = "upstream_connect_timeout",
+        [RC_SPLICE] = "idle_timeout",
+        [RC_CLOSING] = "linger_timeout",
+    };
+    rc->busy++;
+    cg_log(CG_LOG_INFO, rc->id, "%s (peer %s)", what[rc->state], rc->peer);
+    if (rc->state == RC_UPSTREAM)
+        up_failed(rc, "connect timed out");
+    else
+        relay_close(rc, what[rc->state]);
+    rc->busy--;
+    if (rc->dead)
+        rc_free(rc);
+    else
+        conn_run(rc);
+}
+
+void
+relay_drain(struct relay_env *env)
+{
+    env->draining = true;
+    struct relay_conn *rc = env->conns, *next;
+    for (; rc != NULL; rc = next) {
+        next = rc->next;
+        if (rc->state != RC_SPLICE && rc->state != RC_CLOSING)
+            relay_close(rc, "draining");
+    }
+}
+
+void
+relay_revalidate(struct relay_env *env,
+                 struct tls_listener *(*tls_of)(void *arg,
+                                                const char *listener),
+                 void *arg)
+{
+    struct relay_conn *rc = env->conns, *next;
+    for (; rc != NULL; rc = next) {
+        next = rc->next;
+        const char *why = NULL;
+        if (rc->state == RC_HANDSHAKE || rc->dead)
+            continue;
+        struct tls_listener *now = tls_of(arg, rc->site->cfg->name);
+        if (now == NULL || tls_conn_recheck(rc->s.tls, now, &why))
+            continue;
+        cg_log(CG_LOG_INFO, rc->id, "closing: certificate now refused (%s)",
+               why);
+        relay_close(rc, "certificate_refused");
+    }
+}

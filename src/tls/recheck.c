@@ -1,0 +1,76 @@
+/*
+ * Re-judging open connections after a reload or a revocation: is the
+ * certificate a connection authenticated with still accepted by the
+ * listener's current settings?
+ */
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <string.h>
+#include <time.h>
+
+#include "tls/tls_int.h"
+
+/* Re-runs chain building against t's store (the client CA may have been
+ * switched); NULL when it still verifies, else a reason. */
+static const char *
+reverify(const struct tls_conn *c, const struct tls_vhost *v)
+{
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    const char *why = "invalid";
+    if (leaf == NULL)
+        return "no_cert";
+    if (ctx != NULL &&
+        X509_STORE_CTX_init(ctx, v->trust->store, leaf, chain) == 1) {
+        X509_STORE_CTX_set_default(ctx, "ssl_client");
+        X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx),
+                                    v->depth);
+        struct cg_verdict verdict;
+        struct cg_identity *id = NULL;
+        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, &verdict, &id);
+        ident_free(id);
+        why = verdict.status == CG_VERIFY_SUCCESS ? NULL : verdict.reason;
+    }
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return why;
+}
+
+bool
+tls_conn_recheck(const struct tls_conn *c, const struct tls_listener *now,
+                 const char **reason)
+{
+    *reason = NULL;
+    if (c->l == NULL || !c->handshake_done)
+        return true;
+    const struct tls_vhost *v =
+        &now->vh[tls_listener_vhost_find(now, c->sni)];
+    if (v->mode == CG_AUTH_OFF)
+        return true; /* nothing is asked of a certificate any more */
+    /* Only a certificate that authenticated the connection is judged
+     * again: switching client auth on must not drop open anonymous
+     * connections (they keep the settings they were accepted under). */
+    if (c->verdict.status != CG_VERIFY_SUCCESS)
+        return true;
+    const struct tls_vhost *was = &c->l->vh[c->vhost];
+    if (was->trust != v->trust &&
+        (was->trust == NULL ||
+         memcmp(was->trust->hash, v->trust->hash, 32) != 0)) {
+        *reason = reverify(c, v); /* the client CA changed */
+        if (*reason != NULL)
+            return false;
+    }
+    int depth;
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(c->ssl);
+    *reason = tls_trust_check_revoked(v->trust, chain,
+                                      SSL_get0_peer_certificate(c->ssl),
+                                      (int64_t)time(NULL), &depth);
+    return *reason == NULL;
+}
+
+const char *
+tls_conn_listener(const struct tls_conn *c)
+{
+    return c->l != NULL ? c->l->name : NULL;
+}
