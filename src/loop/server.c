@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -48,6 +49,7 @@ struct server {
     struct store *store;   /* open while a trust set has builtin_ca */
     int64_t rev_seq;       /* store revocation sequence built in */
     ev_timer watch;
+    ev_timer stale; /* each minute: CRLs past nextUpdate are logged */
 };
 
 static void
@@ -464,6 +466,16 @@ watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
+stale_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct server *sv = w->data;
+    tls_trusts_warn_stale(sv->snap->trusts, sv->snap->cfg,
+                          (int64_t)time(NULL));
+}
+
+static void
 signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
@@ -535,6 +547,7 @@ shutdown_all(struct server *sv, struct ev_loop *loop)
     ev_signal_stop(loop, &sv->sigterm);
     ev_signal_stop(loop, &sv->sigint);
     ev_timer_stop(loop, &sv->watch);
+    ev_timer_stop(loop, &sv->stale);
     store_close(sv->store);
     free(sv->cfg_text);
     memset(sv->master, 0, sizeof(sv->master));
@@ -611,6 +624,9 @@ server_run(const char *config_path)
                   STORE_WATCH_SECONDS);
     sv.watch.data = &sv;
     ev_timer_start(loop, &sv.watch);
+    ev_timer_init(&sv.stale, stale_cb, 60.0, 60.0);
+    sv.stale.data = &sv;
+    ev_timer_start(loop, &sv.stale);
     write_pid(sv.snap->cfg);
     write_ports(&sv);
     log_started(&sv);

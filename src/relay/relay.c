@@ -568,6 +568,24 @@ relay_drain(struct relay_env *env)
     }
 }
 
+/* The certificate of an open connection is refused now. */
+static void
+log_refused_now(struct relay_conn *rc, const char *why)
+{
+    const struct cg_identity *id = tls_conn_identity_raw(rc->s.tls);
+    struct cg_logrec r;
+    cg_log(CG_LOG_INFO, rc->id, "closing: certificate now refused (%s)", why);
+    cg_logrec_begin(&r, CG_LOG_INFO, "connection_refused_now");
+    cg_logrec_int(&r, "conn", (int64_t)rc->id);
+    cg_logrec_str(&r, "listener", rc->site->cfg->name);
+    cg_logrec_str(&r, "peer", rc->peer);
+    cg_logrec_str(&r, "reason", why);
+    cg_logrec_str(&r, "cn", id ? id->cn : NULL);
+    cg_logrec_str(&r, "serial", id ? id->serial : NULL);
+    cg_logrec_str(&r, "sha256", id ? id->sha256 : NULL);
+    cg_logrec_end(&r);
+}
+
 void
 relay_revalidate(struct relay_env *env,
                  struct tls_listener *(*tls_of)(void *arg,
@@ -583,8 +601,7 @@ relay_revalidate(struct relay_env *env,
         struct tls_listener *now = tls_of(arg, rc->site->cfg->name);
         if (now == NULL || tls_conn_recheck(rc->s.tls, now, &why))
             continue;
-        cg_log(CG_LOG_INFO, rc->id, "closing: certificate now refused (%s)",
-               why);
+        log_refused_now(rc, why);
         relay_close(rc, "certificate_refused");
     }
 }

@@ -49,6 +49,11 @@ struct tls_trusts;
 int tls_trusts_new(const struct cg_config *cfg, struct tls_trusts **out,
                    struct cg_strlist *errors);
 void tls_trusts_free(struct tls_trusts *t);
+/* Logs every CRL of ts that is past its nextUpdate: a warning while
+ * on_stale_crl's grace runs, an error once its certificates are refused.
+ * The gateway calls it each minute. Returns how many CRLs are stale. */
+size_t tls_trusts_warn_stale(const struct tls_trusts *ts,
+                             const struct cg_config *cfg, int64_t now);
 
 enum tls_purpose {
     TLS_PURPOSE_CLIENT, /* client certificate: EKU clientAuth */

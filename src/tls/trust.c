@@ -362,3 +362,54 @@ tls_trusts_find(const struct tls_trusts *ts, const char *name)
     }
     return NULL;
 }
+
+/* Logs one stale CRL issuer; true when it is past nextUpdate. */
+static bool
+warn_issuer(const struct cg_trust_cfg *tc, const struct tls_revissuer_info *in,
+            int64_t now)
+{
+    if (in->source == NULL || in->stale_after == TLS_REV_NEVER)
+        return false;
+    int64_t grace = tc->stale_reject ? 0 : tc->stale_grace_ms / 1000;
+    int64_t next_update = in->stale_after - grace;
+    if (now < next_update)
+        return false;
+    char issuer[256], nu[32], until[32];
+    X509_NAME_oneline(X509_get_subject_name(in->ca), issuer, sizeof(issuer));
+    cg_time_rfc3339(next_update, nu, sizeof(nu));
+    cg_time_rfc3339(in->stale_after, until, sizeof(until));
+    struct cg_logrec r;
+    bool refusing = now >= in->stale_after;
+    cg_logrec_begin(&r, refusing ? CG_LOG_ERROR : CG_LOG_WARN, "stale_crl");
+    cg_logrec_str(&r, "trust", tc->name);
+    cg_logrec_str(&r, "issuer", issuer);
+    cg_logrec_str(&r, "crl", in->source);
+    cg_logrec_str(&r, "next_update", nu);
+    cg_logrec_str(&r, refusing ? "refusing_since" : "grace_until", until);
+    cg_logrec_str(&r, "msg", refusing
+                                 ? "CRL past nextUpdate: certificates of this "
+                                   "issuer are refused (stale_crl)"
+                                 : "CRL past nextUpdate: still used during "
+                                   "the on_stale_crl grace");
+    cg_logrec_end(&r);
+    return true;
+}
+
+size_t
+tls_trusts_warn_stale(const struct tls_trusts *ts, const struct cg_config *cfg,
+                      int64_t now)
+{
+    size_t stale = 0;
+    for (size_t i = 0; ts != NULL && i < ts->n; i++) {
+        const struct cg_trust_cfg *tc = config_trust_find(cfg, ts->names[i]);
+        const struct tls_revindex *ix = ts->sets[i]->rev;
+        for (size_t j = 0; tc != NULL && ix != NULL &&
+                           j < tls_revindex_issuers(ix);
+             j++) {
+            struct tls_revissuer_info in;
+            tls_revindex_issuer_info(ix, j, &in);
+            stale += warn_issuer(tc, &in, now);
+        }
+    }
+    return stale;
+}

@@ -419,13 +419,56 @@ def test_paho_through_certgate(cg, pki, broker, v5):
 # ------------------------------------------------------------ revocation
 
 def test_revoked_device_refused_and_closed(cg, pki, capture, tmp_path):
-    data = tmp_path / "cadata"
-    r = cgtest.run_cli(["ca", "init", "--data", str(data), "--name",
-                        "Devices CA"])
-    assert r.returncode == 0, r.stderr
-    out = tmp_path / "dev"
-    r = cgtest.run_cli(["ca", "issue", "--data", str(data), "--cn",
-                        "device-7", "--out", str(out)])
-    if r.returncode != 0:
-        pytest.skip("certgate ca issue usage differs: %s" % r.stderr)
-    pytest.skip("revocation flow depends on the ca CLI; see report")
+    """Built-in CA of data_dir: `certgate ca revoke` closes the device's
+    open MQTT session within a second and refuses new ones."""
+    import re
+    import types
+    data, out = tmp_path / "data", tmp_path / "out"
+    out.mkdir()
+
+    def ca(*args):
+        r = cgtest.run_cli(["ca"] + [str(a) for a in args])
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    ca("init", "--name", "Devices", "--data", data)
+    devs = {}
+    for cn in ("dev1", "dev2"):
+        text = ca("issue", "client", "--cn", cn, "--data", data,
+                  "--out-dir", out)
+        pem = str(out / (cn + ".pem"))
+        devs[cn] = types.SimpleNamespace(
+            chain=pem, key=str(out / (cn + ".key")),
+            serial=re.search(r"^serial: (\S+)$", text, re.M).group(1))
+    cfg = cgtest.config(pki, [mqtt_listener("mq", pki, capture.addr,
+                                            trust="devices")],
+                        data_dir=str(data))
+    cfg["trust"]["devices"] = {"builtin_ca": True}
+    d = cg.start(cfg)
+    s1 = tls_connect(d.port("mq"), pki, devs["dev1"])
+    s1.sendall(connect_packet("c1"))
+    assert connack(s1) == CONNACK_OK
+    s2 = tls_connect(d.port("mq"), pki, devs["dev2"])
+    s2.sendall(connect_packet("c2"))
+    assert connack(s2) == CONNACK_OK
+    t0 = time.monotonic()
+    ca("revoke", devs["dev1"].serial, "--data", data)
+    s1.settimeout(3)
+    try:
+        assert s1.recv(100) == b""
+    except (ConnectionError, OSError):
+        pass
+    assert time.monotonic() - t0 < 1.5 * (3 if os.environ.get(
+        "CG_SANITIZE") == "ON" else 1)
+    d.wait_log(lambda r: r.get("event") == "connection_refused_now" and
+               r.get("reason") == "revoked" and r.get("cn") == "dev1")
+    # dev2 is untouched
+    s2.sendall(b"\xc0\x00")
+    cgtest.wait_for(lambda: any(b.endswith(b"\xc0\x00")
+                                for b in capture.received()), 5,
+                    what="PINGREQ from dev2")
+    s2.close()
+    s1.close()
+    with pytest.raises((ConnectionError, OSError)):
+        s = tls_connect(d.port("mq"), pki, devs["dev1"])
+        s.sendall(connect_packet("c1"))
+        assert connack(s) != b""

@@ -1,0 +1,186 @@
+"""TCP listener (kind "tcp"): TLS with client auth, then a splice to the
+upstream, with an optional PROXY v2 header whose TLVs carry the TLS facts
+and the certificate identity (decoded here as docs/tcp.md describes)."""
+
+import socket
+import threading
+
+import pytest
+
+import cgtest
+from mqtthelp import read_until_close, tcp_listener, tls_connect
+
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def tlvs(b):
+    out, i = {}, 0
+    while i < len(b):
+        t, n = b[i], int.from_bytes(b[i + 1:i + 3], "big")
+        out.setdefault(t, []).append(b[i + 3:i + 3 + n])
+        i += 3 + n
+    assert i == len(b)
+    return out
+
+
+def fields(tlv_e0):
+    out, i = {}, 0
+    while i < len(tlv_e0):
+        t, n = tlv_e0[i], int.from_bytes(tlv_e0[i + 1:i + 3], "big")
+        v = tlv_e0[i + 3:i + 3 + n]
+        if t == 0x01:
+            name, _, value = v.partition(b"=")
+            out[name.decode()] = value
+        i += 3 + n
+    return out
+
+
+class Server:
+    """Reads an optional PROXY v2 header, then echoes upper-cased."""
+
+    def __init__(self, proxy):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.proxy = proxy
+        self.headers = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _read(self, c, n):
+        b = b""
+        while len(b) < n:
+            d = c.recv(n - len(b))
+            if not d:
+                raise EOFError
+            b += d
+        return b
+
+    def _serve(self, c):
+        with c:
+            try:
+                if self.proxy:
+                    fixed = self._read(c, 16)
+                    assert fixed[:12] == SIG
+                    body = self._read(c, int.from_bytes(fixed[14:16], "big"))
+                    self.headers.append((fixed, body))
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    c.sendall(d.upper())
+            except (EOFError, OSError):
+                return
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def server_v2():
+    s = Server(True)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def server_plain():
+    s = Server(False)
+    yield s
+    s.close()
+
+
+def start(cg, pki, up, **kw):
+    return cg.start(cgtest.config(pki, [tcp_listener("db", pki, up.addr,
+                                                     **kw)]))
+
+
+def roundtrip(port, pki, cert, data):
+    s = tls_connect(port, pki, cert)
+    s.sendall(data)
+    s.settimeout(5)
+    got = b""
+    while len(got) < len(data):
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    s.close()
+    return got
+
+
+def test_proxy_v2_header(cg, pki, server_v2):
+    d = start(cg, pki, server_v2, proxy_protocol="v2",
+              proxy_identity=["cn", "email", "serial", "sha256", "verify"])
+    port = d.port("db")
+    assert roundtrip(port, pki, pki.alice, b"hello") == b"HELLO"
+    fixed, body = server_v2.headers[0]
+    assert fixed[12] == 0x21 and fixed[13] == 0x11
+    assert body[0:4] == bytes([127, 0, 0, 1])
+    assert body[4:8] == bytes([127, 0, 0, 1])
+    assert int.from_bytes(body[10:12], "big") == port
+    t = tlvs(body[12:])
+    assert t[0x02] == [b"localhost"]
+    ssl_v = t[0x20][0]
+    assert ssl_v[0] == 0x07  # SSL, cert on connection and session
+    assert ssl_v[1:5] == b"\x00\x00\x00\x00"
+    sub = tlvs(ssl_v[5:])
+    assert sub[0x21][0].startswith(b"TLSv1.")
+    assert sub[0x22] == [b"alice"]
+    assert sub[0x23][0]
+    assert sub[0x24] == [b"ECDSA-SHA256"]
+    assert sub[0x25] == [b"EC256"]
+    f = fields(t[0xE0][0])
+    assert f == {"cn": b"alice", "email": b"alice@example.com",
+                 "serial": pki.alice.serial_hex.encode(),
+                 "sha256": pki.alice.sha256.encode(),
+                 "verify": b"SUCCESS"}
+    rec = d.wait_log(lambda r: r.get("event") == "relay_close")
+    assert rec["bytes_up"] > 5 and rec["bytes_down"] == 5
+
+
+def test_proxy_v2_default_fields_optional_no_cert(cg, pki, server_v2):
+    d = start(cg, pki, server_v2, proxy_protocol="v2", mode="optional")
+    assert roundtrip(d.port("db"), pki, None, b"x") == b"X"
+    fixed, body = server_v2.headers[0]
+    t = tlvs(body[12:])
+    ssl_v = t[0x20][0]
+    assert ssl_v[0] == 0x01
+    assert ssl_v[1:5] != b"\x00\x00\x00\x00"
+    assert 0x22 not in tlvs(ssl_v[5:])
+    assert 0xE0 not in t  # no identity without a verified certificate
+    assert roundtrip(d.port("db"), pki, pki.bob, b"y") == b"Y"
+    f = fields(tlvs(server_v2.headers[1][1][12:])[0xE0][0])
+    assert list(f) == ["cn", "dn", "serial", "sha256"]
+    assert f["dn"] == pki.bob.subject_dn.encode()
+
+
+def test_plain_splice_big(cg, pki, server_plain):
+    d = start(cg, pki, server_plain)
+    data = b"abc" * 400000  # 1.2 MB both ways, back-pressure
+    assert roundtrip(d.port("db"), pki, pki.alice, data) == data.upper()
+
+
+def test_tcp_refuses_untrusted(cg, pki, server_plain):
+    d = start(cg, pki, server_plain)
+    with pytest.raises((ConnectionError, OSError)):
+        roundtrip(d.port("db"), pki, pki.other_signed, b"x")
+
+
+def test_tcp_upstream_down(cg, pki):
+    class Dead:
+        addr = "127.0.0.1:%d" % cgtest.closed_port()
+    d = start(cg, pki, Dead)
+    s = tls_connect(d.port("db"), pki, pki.alice)
+    s.sendall(b"x")
+    assert read_until_close(s) == b""
+    s.close()
