@@ -41,16 +41,16 @@ struct cg_trust_cfg {
 };
 
 struct cg_client_auth_cfg {
-    bool enabled;          /* "enabled" (default false) */
-    enum cg_auth_mode mode;/* "mode"; CG_AUTH_OFF when !enabled */
-    char *trust;           /* name of a trust set; required when enabled */
-    int verify_depth;      /* "verify_depth", default 4, 1..16 */
+    bool enabled;            /* "enabled" (default false) */
+    enum cg_auth_mode mode;  /* "mode"; CG_AUTH_OFF when !enabled */
+    char *trust;             /* name of a trust set; required when enabled */
+    int verify_depth;        /* "verify_depth", default 4, 1..16 */
     bool advertise_ca_names; /* "advertise_ca_names", default true; the
                                 CertificateRequest lists at most 16 names */
 };
 
 struct cg_header_map {
-    char *name;        /* header name as sent upstream */
+    char *name; /* header name as sent upstream */
     enum cg_field field;
 };
 
@@ -66,16 +66,16 @@ enum cg_upstream_scheme {
  * means plain TCP ("host:port") and CG_UP_HTTPS TLS ("tls://host:port",
  * or "host:port" with an "upstream_tls" object). */
 struct cg_upstream_cfg {
-    char *url;                 /* as written */
+    char *url; /* as written */
     enum cg_upstream_scheme scheme;
-    char *host;                /* http/https: host name or address */
-    int port;                  /* http default 80, https 443 */
-    char *unix_path;           /* unix: absolute path */
+    char *host;      /* http/https: host name or address */
+    int port;        /* http default 80, https 443 */
+    char *unix_path; /* unix: absolute path */
     /* https only ("upstream_tls" object of the route) */
-    char *ca_file;             /* required for https unless verify=false */
-    char *cert, *key;          /* optional client certificate */
-    char *server_name;         /* SNI and name checked; default host */
-    bool verify;               /* default true */
+    char *ca_file;     /* required for https unless verify=false */
+    char *cert, *key;  /* optional client certificate */
+    char *server_name; /* SNI and name checked; default host */
+    bool verify;       /* default true */
 };
 
 struct cg_route_cfg {
@@ -83,7 +83,7 @@ struct cg_route_cfg {
                    "*.example.com" matches one or more labels */
     char *path; /* prefix, default "/" */
     struct cg_upstream_cfg upstream;
-    struct cg_policy allow; /* "allow" object + "require_verified" */
+    struct cg_policy allow;        /* "allow" object + "require_verified" */
     struct cg_header_map *headers; /* "identity_headers" or defaults */
     size_t n_headers;
 };
@@ -104,8 +104,8 @@ struct cg_limits {
 };
 
 struct cg_cert_cfg {
-    char *cert; /* PEM: leaf first, then its chain */
-    char *key;  /* PEM private key */
+    char *cert;                     /* PEM: leaf first, then its chain */
+    char *key;                      /* PEM private key */
     struct cg_strlist server_names; /* explicit SNI names; empty = take
                                        them from the certificate */
     bool has_client_auth;           /* per-name client_auth override */
@@ -177,11 +177,11 @@ struct cg_listener_cfg {
 };
 
 struct cg_config {
-    char *path;     /* absolute path of the file */
-    char *data_dir; /* default "./certgate-data" (resolved) */
-    int workers;    /* 0 = one per core */
-    char *ports_file; /* optional: written with {"listener": port} */
-    char *pid_file;   /* optional */
+    char *path;                  /* absolute path of the file */
+    char *data_dir;              /* default "./certgate-data" (resolved) */
+    int workers;                 /* 0 = one per core */
+    char *ports_file;            /* optional: written with {"listener": port} */
+    char *pid_file;              /* optional */
     enum cg_log_level log_level; /* "log": {"level": ...} */
     char *log_file;              /* NULL = stderr */
     bool access_log;             /* default true */

@@ -390,11 +390,16 @@ static const struct opt_choice tls_versions[] = {
 /* ---- mqtt and tcp listener keys ---- */
 
 static const struct opt_choice mqtt_maps[] = {
-    {"disabled", CG_MQTT_MAP_DISABLED}, {"cn", CG_MQTT_MAP_CN},
-    {"dn", CG_MQTT_MAP_DN},             {"crt", CG_MQTT_MAP_CRT},
-    {"pem", CG_MQTT_MAP_PEM},           {"md5", CG_MQTT_MAP_MD5},
-    {"sha256", CG_MQTT_MAP_SHA256},     {"email", CG_MQTT_MAP_EMAIL},
-    {"san_uri", CG_MQTT_MAP_SAN_URI},   {NULL, 0},
+    {"disabled", CG_MQTT_MAP_DISABLED},
+    {"cn", CG_MQTT_MAP_CN},
+    {"dn", CG_MQTT_MAP_DN},
+    {"crt", CG_MQTT_MAP_CRT},
+    {"pem", CG_MQTT_MAP_PEM},
+    {"md5", CG_MQTT_MAP_MD5},
+    {"sha256", CG_MQTT_MAP_SHA256},
+    {"email", CG_MQTT_MAP_EMAIL},
+    {"san_uri", CG_MQTT_MAP_SAN_URI},
+    {NULL, 0},
 };
 
 /* A JWT key is needed from somewhere. */
@@ -454,8 +459,7 @@ static const struct opt_choice proxy_protocols[] = {
     {NULL, 0},
 };
 
-static const char *const default_identity[] = {"cn", "dn", "serial",
-                                               "sha256"};
+static const char *const default_identity[] = {"cn", "dn", "serial", "sha256"};
 
 /* Reads one "proxy_identity" entry; false when refused. */
 static bool
@@ -484,8 +488,8 @@ parse_identity(struct cfg_ctx *c, const struct opt *o, json_t *v, void *base)
     struct cg_tcp_cfg *t = &((struct cg_listener_cfg *)base)->tcp;
     (void)o;
     if (v == NULL) {
-        t->identity = xcalloc(CG_ARRAY_LEN(default_identity),
-                              sizeof(*t->identity));
+        t->identity =
+            xcalloc(CG_ARRAY_LEN(default_identity), sizeof(*t->identity));
         for (size_t i = 0; i < CG_ARRAY_LEN(default_identity); i++)
             t->identity[t->n_identity++] =
                 (enum cg_field)ident_field_parse(default_identity[i]);

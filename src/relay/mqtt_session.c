@@ -69,9 +69,8 @@ mqtt_session_unavailable(struct relay_conn *rc)
 
 /* Maps the certificate into field (user name or client id) of d->c. */
 static enum mqtt_refusal
-map_field(struct relay_conn *rc, enum mqtt_map_mode mode,
-          struct cg_buf *val, struct mqtt_bytes *field, bool *has,
-          const char **detail)
+map_field(struct relay_conn *rc, enum mqtt_map_mode mode, struct cg_buf *val,
+          struct mqtt_bytes *field, bool *has, const char **detail)
 {
     if (mode == MQTT_MAP_DISABLED)
         return MQTT_REFUSE_NONE;
@@ -97,8 +96,8 @@ check_password(struct relay_conn *rc, struct decision *d)
         d->detail = "no password";
         return MQTT_REFUSE_BAD_CREDENTIALS;
     }
-    int r = relay_store_user(rc->site->store, name, id ? id->email : NULL,
-                             &u, err);
+    int r =
+        relay_store_user(rc->site->store, name, id ? id->email : NULL, &u, err);
     enum mqtt_refusal why = MQTT_REFUSE_NONE;
     if (r == CG_EIO) {
         cg_log(CG_LOG_ERROR, rc->id, "user store: %s", err);
@@ -131,8 +130,8 @@ check_jwt(struct relay_conn *rc, struct decision *d)
     }
     const char *expect = d->c.has_username ? cg_buf_cstr(&d->username) : "";
     if (tls_jwt_verify(rc->site->jwt, (const char *)d->c.password.p,
-                       d->c.password.len, (int64_t)time(NULL), j->claim,
-                       expect, err) != 0) {
+                       d->c.password.len, (int64_t)time(NULL), j->claim, expect,
+                       err) != 0) {
         d->detail = err;
         return MQTT_REFUSE_BAD_CREDENTIALS;
     }
@@ -180,8 +179,8 @@ decide(struct relay_conn *rc, struct decision *d)
     if (why == MQTT_REFUSE_NONE && s->as_username == MQTT_MAP_DISABLED)
         keep_own_username(d);
     if (why == MQTT_REFUSE_NONE)
-        why = map_field(rc, s->as_clientid, &d->clientid, &d->c.client_id,
-                        NULL, &d->detail);
+        why = map_field(rc, s->as_clientid, &d->clientid, &d->c.client_id, NULL,
+                        &d->detail);
     if (why == MQTT_REFUSE_NONE)
         why = check_auth(rc, d);
     return why;
@@ -197,8 +196,7 @@ accept_connect(struct relay_conn *rc, struct decision *d, size_t used)
     }
     cg_buf_append(&rc->to_up, cg_buf_head(&rc->in) + used,
                   cg_buf_pending(&rc->in) - used);
-    relay_log_open(rc, d->c.has_username ? (const char *)d->c.username.p
-                                         : NULL,
+    relay_log_open(rc, d->c.has_username ? (const char *)d->c.username.p : NULL,
                    d->c.username.len, (const char *)d->c.client_id.p,
                    d->c.client_id.len);
     cg_buf_reset(&rc->in);

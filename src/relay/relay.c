@@ -125,9 +125,9 @@ peer_text(struct relay_conn *rc, const struct sockaddr_storage *peer)
 }
 
 void
-relay_accept(struct relay_env *env, int fd,
-             const struct sockaddr_storage *peer, void *snap,
-             struct tls_listener *tls, const struct relay_site *site)
+relay_accept(struct relay_env *env, int fd, const struct sockaddr_storage *peer,
+             void *snap, struct tls_listener *tls,
+             const struct relay_site *site)
 {
     struct relay_conn *rc = xcalloc(1, sizeof(*rc));
     rc->magic = RELAY_CONN_MAGIC;
@@ -137,8 +137,8 @@ relay_accept(struct relay_env *env, int fd,
     rc->site = site;
     rc->level = -1;
     rc->t_start = cg_now_ms();
-    rc->id = ((uint64_t)(env->worker + 1) << 40) | (1ull << 39) |
-             ++env->next_id;
+    rc->id =
+        ((uint64_t)(env->worker + 1) << 40) | (1ull << 39) | ++env->next_id;
     peer_text(rc, peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -209,9 +209,10 @@ relay_log_open(struct relay_conn *rc, const char *username, size_t ulen,
     cg_logrec_str(&r, "kind",
                   rc->site->cfg->kind == CG_KIND_MQTT ? "mqtt" : "tcp");
     cg_logrec_str(&r, "peer", rc->peer);
-    cg_logrec_str(&r, "verify", v->status == CG_VERIFY_SUCCESS ? "SUCCESS"
-                                : v->status == CG_VERIFY_NONE  ? "NONE"
-                                                               : v->reason);
+    cg_logrec_str(&r, "verify",
+                  v->status == CG_VERIFY_SUCCESS ? "SUCCESS"
+                  : v->status == CG_VERIFY_NONE  ? "NONE"
+                                                 : v->reason);
     if (id != NULL) {
         cg_logrec_str(&r, "cn", id->cn);
         cg_logrec_str(&r, "serial", id->serial);
@@ -231,8 +232,8 @@ do_handshake(struct relay_conn *rc)
 {
     int r = tls_conn_handshake(rc->s.tls);
     if (r == CG_EAGAIN) {
-        rc->s.rwant = tls_conn_want(rc->s.tls) == TLS_WANT_WRITE ? EV_WRITE
-                                                                  : EV_READ;
+        rc->s.rwant =
+            tls_conn_want(rc->s.tls) == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
         return false;
     }
     if (r != 0) {
@@ -267,8 +268,8 @@ relay_upstream_start(struct relay_conn *rc)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     struct tls_conn *tls = NULL;
-    if (site->tls != NULL && (tls = tls_conn_connect(site->tls, fd,
-                                                     rc->id)) == NULL) {
+    if (site->tls != NULL &&
+        (tls = tls_conn_connect(site->tls, fd, rc->id)) == NULL) {
         cg_log(CG_LOG_ERROR, rc->id, "SSL_new() failed");
         close(fd);
         relay_close(rc, "internal");
@@ -284,8 +285,8 @@ up_step(struct relay_conn *rc, char *err, size_t len)
 {
     if (rc->up_phase == UPP_CONNECTING) {
         const struct relay_site *s = rc->site;
-        int r = connect(rc->up.fd, (const struct sockaddr *)&s->addr,
-                        s->addrlen);
+        int r =
+            connect(rc->up.fd, (const struct sockaddr *)&s->addr, s->addrlen);
         if (r < 0 && (errno == EINPROGRESS || errno == EALREADY)) {
             rc->up.wwant = EV_WRITE;
             return 0;

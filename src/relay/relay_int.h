@@ -79,13 +79,13 @@ struct relay_conn {
     ev_io up_io;
     enum up_phase up_phase;
     enum rc_state state;
-    struct cg_buf in;     /* mqtt: the first packet, as received so far */
-    struct cg_buf to_up;  /* bytes for the upstream */
-    struct cg_buf to_cl;  /* bytes for the client */
-    int busy;  /* inside a callback */
-    bool dead; /* close requested: free when not busy */
-    bool opened; /* the open line was logged */
-    int level;   /* mqtt protocol level, -1 unknown */
+    struct cg_buf in;    /* mqtt: the first packet, as received so far */
+    struct cg_buf to_up; /* bytes for the upstream */
+    struct cg_buf to_cl; /* bytes for the client */
+    int busy;            /* inside a callback */
+    bool dead;           /* close requested: free when not busy */
+    bool opened;         /* the open line was logged */
+    int level;           /* mqtt protocol level, -1 unknown */
     int64_t t_start;
     uint64_t bytes_up, bytes_down;
     const char *end; /* why it closed, for the close line */
@@ -96,8 +96,8 @@ void relay_close(struct relay_conn *rc, const char *why);
 /* Starts the upstream connection; the queued to_up bytes go first. */
 void relay_upstream_start(struct relay_conn *rc);
 /* Logs the accepted session (identity, mapped names). */
-void relay_log_open(struct relay_conn *rc, const char *username,
-                    size_t ulen, const char *clientid, size_t clen);
+void relay_log_open(struct relay_conn *rc, const char *username, size_t ulen,
+                    const char *clientid, size_t clen);
 
 /* mqtt_session.c: decodes what rc->in holds; on a complete, accepted
  * CONNECT queues the rewritten one and starts the upstream; on a

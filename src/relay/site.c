@@ -56,14 +56,14 @@ jwt_build(struct relay_site *s, const char *jp, struct cg_strlist *errors)
     int rc = 0;
     s->jwt = tls_jwt_keys_new();
     if (j->secret != NULL &&
-        tls_jwt_keys_add_secret(s->jwt, j->kid, j->secret,
-                                strlen(j->secret), err) != 0) {
+        tls_jwt_keys_add_secret(s->jwt, j->kid, j->secret, strlen(j->secret),
+                                err) != 0) {
         snprintf(path, sizeof(path), "%s.auth.jwt.secret", jp);
         rc = site_error(errors, path, err);
     }
     if (j->public_key_file != NULL &&
-        tls_jwt_keys_add_pem_file(s->jwt, j->kid, j->public_key_file,
-                                  err) != 0) {
+        tls_jwt_keys_add_pem_file(s->jwt, j->kid, j->public_key_file, err) !=
+            0) {
         snprintf(path, sizeof(path), "%s.auth.jwt.public_key_file", jp);
         rc = site_error(errors, path, err);
     }
@@ -98,8 +98,8 @@ mqtt_build(struct relay_site *s, const struct cg_config *cfg, const char *jp,
 }
 
 int
-relay_site_new(const struct cg_config *cfg, size_t idx,
-               struct relay_site **out, struct cg_strlist *errors)
+relay_site_new(const struct cg_config *cfg, size_t idx, struct relay_site **out,
+               struct cg_strlist *errors)
 {
     const struct cg_listener_cfg *lc = &cfg->listeners[idx];
     struct relay_site *s = xcalloc(1, sizeof(*s));

@@ -28,10 +28,9 @@ ssl_tlv(struct relay_conn *rc, struct tcp_pp2 *h, char *sig, char *key,
     h->ssl.present = true;
     h->ssl.client = TCP_PP2_CLIENT_SSL;
     if (presented)
-        h->ssl.client |= TCP_PP2_CLIENT_CERT_SESS |
-                         (tls_conn_resumed(rc->s.tls)
-                              ? 0
-                              : TCP_PP2_CLIENT_CERT_CONN);
+        h->ssl.client |=
+            TCP_PP2_CLIENT_CERT_SESS |
+            (tls_conn_resumed(rc->s.tls) ? 0 : TCP_PP2_CLIENT_CERT_CONN);
     h->ssl.verify = presented && v->status == CG_VERIFY_SUCCESS ? 0 : 1;
     h->ssl.version = cstr(tls_conn_version(rc->s.tls));
     h->ssl.cipher = cstr(tls_conn_cipher(rc->s.tls));
@@ -60,8 +59,8 @@ proxy_header(struct relay_conn *rc, char *err)
         return cg_seterr(err, CG_EINVAL, "no usable socket addresses");
     h.authority = cstr(tls_conn_sni(rc->s.tls));
     ssl_tlv(rc, &h, sig, key, sizeof(sig));
-    size_t n = t->n_identity < TCP_PP2_MAX_FIELDS ? t->n_identity
-                                                  : TCP_PP2_MAX_FIELDS;
+    size_t n =
+        t->n_identity < TCP_PP2_MAX_FIELDS ? t->n_identity : TCP_PP2_MAX_FIELDS;
     for (size_t i = 0; i < n; i++) {
         cg_buf_init(&vals[i]);
         bool verify = t->identity[i] == CG_F_VERIFY;

@@ -444,12 +444,12 @@ static void
 test_trust_revocation(void **state)
 {
     (void)state;
-    struct cg_config *cfg = load_ok(
-        "{'trust':{'staff':{'ca_files':['ca.pem'],'crl_files':['crl/',"
-        "'/etc/x.crl'],'on_stale_crl':'grace:12h'},"
-        "'devices':{'builtin_ca':true},"
-        "'both':{'ca_files':['/a.pem'],'builtin_ca':true,"
-        "'on_stale_crl':'reject'}}}");
+    struct cg_config *cfg =
+        load_ok("{'trust':{'staff':{'ca_files':['ca.pem'],'crl_files':['crl/',"
+                "'/etc/x.crl'],'on_stale_crl':'grace:12h'},"
+                "'devices':{'builtin_ca':true},"
+                "'both':{'ca_files':['/a.pem'],'builtin_ca':true,"
+                "'on_stale_crl':'reject'}}}");
     const struct cg_trust_cfg *t = &cfg->trusts[0];
     assert_int_equal(t->crl_files.n, 2);
     assert_string_equal(t->crl_files.v[0], "/base/crl");
@@ -468,9 +468,9 @@ test_trust_revocation(void **state)
     assert_int_equal(t->ca_files.n, 1);
     config_free(cfg);
 
-    static const char *const bad_stale[] = {"'never'", "'grace:'",
-                                            "'grace:x'", "'grace: 5s'",
-                                            "'grace:-5s'", "5", "'Reject'"};
+    static const char *const bad_stale[] = {
+        "'never'",     "'grace:'", "'grace:x'", "'grace: 5s'",
+        "'grace:-5s'", "5",        "'Reject'"};
     for (size_t i = 0; i < CG_ARRAY_LEN(bad_stale); i++) {
         char *json = xasprintf("{'trust':{'staff':{'ca_files':['a'],"
                                "'on_stale_crl':%s}}}",
@@ -763,8 +763,8 @@ test_ranges(void **state)
 }
 
 #define MQ(lx)                                                                 \
-    "{" TRUST "'listeners':[{'name':'m','kind':'mqtt','listen':':8883',"       \
-    CERTS lx "}]}"
+    "{" TRUST                                                                  \
+    "'listeners':[{'name':'m','kind':'mqtt','listen':':8883'," CERTS lx "}]}"
 #define TC(lx)                                                                 \
     "{'listeners':[{'name':'t','kind':'tcp','listen':':9000'," CERTS lx "}]}"
 
