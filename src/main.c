@@ -32,13 +32,10 @@ struct command {
 int
 main(int argc, char **argv)
 {
-    static const struct command cmds[] = {{"serve", cli_serve},
-                                          {"check", cli_check},
-                                          {"reload", cli_reload},
-                                          {"verify", cli_verify},
-                                          {"ca", cli_ca},
-                                          {"user", cli_user},
-                                          {"demo", cli_demo}};
+    static const struct command cmds[] = {
+        {"serve", cli_serve},   {"check", cli_check}, {"reload", cli_reload},
+        {"verify", cli_verify}, {"ca", cli_ca},       {"user", cli_user},
+        {"demo", cli_demo}};
     if (argc < 2) {
         fprintf(stderr, "%s", usage);
         return 2;

@@ -58,8 +58,10 @@ move(const char *dir, const char *from, const char *to, char *err)
 static int
 add_user(struct demo *d, const char *name, const char *email)
 {
-    struct store_user u = {.name = (char *)name, .email = (char *)email,
-                           .role = "user", .status = STORE_USER_ACTIVE};
+    struct store_user u = {.name = (char *)name,
+                           .email = (char *)email,
+                           .role = "user",
+                           .status = STORE_USER_ACTIVE};
     int rc = store_user_add(d->st, &u, d->err);
     return rc == CG_EEXIST ? 0 : rc;
 }
@@ -114,9 +116,8 @@ write_ca_pem(struct demo *d)
 static int
 make_server(struct demo *d)
 {
-    struct ca_issue_params p = {.profile = CA_PROFILE_SERVER,
-                                .key = CA_KEY_EC_P256,
-                                .out_dir = d->dir};
+    struct ca_issue_params p = {
+        .profile = CA_PROFILE_SERVER, .key = CA_KEY_EC_P256, .out_dir = d->dir};
     struct ca_issue_result r = {0};
     cg_strlist_add(&p.dns, "localhost");
     cg_strlist_add(&p.ip, "127.0.0.1");
@@ -229,7 +230,8 @@ print_intro(const struct demo *d)
     }
     const char *D = d->dir;
     printf("certgate demo on https://localhost:%s  (files and data in %s/)\n"
-           "\nTry:\n", port, D);
+           "\nTry:\n",
+           port, D);
     static const char *const who[][2] = {
         {"alice", "valid: X-Client-Verify: SUCCESS and her identity"},
         {"bob", "revoked: FAILED:revoked"},

@@ -58,7 +58,8 @@ cli_check(int argc, char **argv)
         argc, argv,
         "usage: certgate check -c FILE\n"
         "  Validates FILE completely (certificates and keys included) and\n"
-        "  prints each problem as 'json.path: message'. Exit 0 valid, 2 not.\n");
+        "  prints each problem as 'json.path: message'. Exit 0 valid, 2 "
+        "not.\n");
     return path ? server_check(path) : 2;
 }
 
@@ -83,8 +84,10 @@ cli_reload(int argc, char **argv)
     }
     int rc = 1;
     if (cfg->pid_file == NULL) {
-        fprintf(stderr, "certgate: %s has no pid_file: send SIGHUP to the "
-                        "gateway yourself\n", path);
+        fprintf(stderr,
+                "certgate: %s has no pid_file: send SIGHUP to the "
+                "gateway yourself\n",
+                path);
         goto out;
     }
     FILE *f = fopen(cfg->pid_file, "r");

@@ -31,8 +31,7 @@ struct vopts {
 };
 
 static void
-put_kv(struct cg_buf *b, bool json, bool *first, const char *k,
-       const char *v)
+put_kv(struct cg_buf *b, bool json, bool *first, const char *k, const char *v)
 {
     if (v == NULL)
         return;
@@ -54,8 +53,8 @@ static void
 put_identity(struct cg_buf *b, const struct cg_identity *id, bool json)
 {
     static const enum cg_field fields[] = {
-        CG_F_CN,        CG_F_DN,        CG_F_ISSUER_DN, CG_F_EMAIL,
-        CG_F_SAN_EMAIL, CG_F_SAN_DNS,   CG_F_SAN_URI,   CG_F_SAN_IP,
+        CG_F_CN,        CG_F_DN,         CG_F_ISSUER_DN, CG_F_EMAIL,
+        CG_F_SAN_EMAIL, CG_F_SAN_DNS,    CG_F_SAN_URI,   CG_F_SAN_IP,
         CG_F_SERIAL,    CG_F_NOT_BEFORE, CG_F_NOT_AFTER, CG_F_SHA256,
         CG_F_MD5};
     struct cg_verdict none = {CG_VERIFY_NONE, NULL};
@@ -79,8 +78,8 @@ print_result(const struct vopts *o, const struct cg_verdict *v,
     cg_buf_init(&b);
     bool ok = v->status == CG_VERIFY_SUCCESS, first = true;
     if (o->json) {
-        cg_buf_printf(&b, "{\"verdict\":\"%s\",\"reason\":",
-                      ok ? "accepted" : "refused");
+        cg_buf_printf(
+            &b, "{\"verdict\":\"%s\",\"reason\":", ok ? "accepted" : "refused");
         if (ok)
             cg_buf_puts(&b, "null");
         else
@@ -192,8 +191,10 @@ listener_trust(const struct vopts *o, const char *cert, struct tls_trust **t,
             ? &lc->certs[0].client_auth
             : &lc->client_auth;
     if (!ca->enabled) {
-        fprintf(stderr, "certgate: listener \"%s\" does not verify client "
-                        "certificates (client_auth is off)\n", o->listener);
+        fprintf(stderr,
+                "certgate: listener \"%s\" does not verify client "
+                "certificates (client_auth is off)\n",
+                o->listener);
         rc = 1;
         goto out;
     }

@@ -148,4 +148,14 @@ opt_release_fn cfg_release_relay_upstream;
 void cfg_relay_upstream_post(struct cfg_ctx *c, json_t *obj,
                              struct cg_upstream_cfg *u);
 
+/* A descriptor table named name from name##_opts and a post hook. */
+#define TABLE(name, post)                                                      \
+    static const struct opt_table name = {name##_opts,                         \
+                                          CG_ARRAY_LEN(name##_opts), post}
+
+/* schema_trust.c: the "trust" object (custom parse/release of the key). */
+void cfg_parse_trusts(struct cfg_ctx *c, const struct opt *o, json_t *v,
+                      void *base);
+void cfg_release_trusts(const struct opt *o, void *base);
+
 #endif

@@ -37,8 +37,7 @@ cg_log_enabled(enum cg_log_level level)
 }
 
 void
-cg_logrec_begin(struct cg_logrec *r, enum cg_log_level level,
-                const char *event)
+cg_logrec_begin(struct cg_logrec *r, enum cg_log_level level, const char *event)
 {
     char ts[40];
     cg_buf_init(&r->b);
@@ -50,8 +49,7 @@ cg_logrec_begin(struct cg_logrec *r, enum cg_log_level level,
     /* insert milliseconds before the Z */
     size_t tl = strlen(ts);
     if (tl > 0 && ts[tl - 1] == 'Z')
-        snprintf(ts + tl - 1, sizeof(ts) - tl + 1, ".%03dZ",
-                 (int)(now % 1000));
+        snprintf(ts + tl - 1, sizeof(ts) - tl + 1, ".%03dZ", (int)(now % 1000));
     cg_buf_printf(&r->b, "{\"ts\":\"%s\",\"level\":\"%s\"", ts,
                   level_names[level]);
     if (event)

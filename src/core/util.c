@@ -1,6 +1,8 @@
 #include "core/util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,4 +187,17 @@ cg_parse_duration_ms(const char *s, int64_t *out)
         return CG_EINVAL;
     *out = (int64_t)ms;
     return 0;
+}
+
+void
+cg_addr_text(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+    const void *a =
+        ss->ss_family == AF_INET6
+            ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+            : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+    if (inet_ntop(ss->ss_family == AF_INET6 ? AF_INET6 : AF_INET, a, out,
+                  (socklen_t)n) == NULL &&
+        n > 0)
+        out[0] = '\0';
 }

@@ -23,6 +23,9 @@ void cg_urlencode(struct cg_buf *out, const char *s, size_t len);
 bool cg_has_ctl(const char *s, size_t len);
 /* True when s is valid UTF-8 (no overlongs, no surrogates). */
 bool cg_utf8_valid(const char *s, size_t len);
+struct sockaddr_storage;
+/* Writes the numeric address of ss (IPv4 or IPv6, no port) into out. */
+void cg_addr_text(const struct sockaddr_storage *ss, char *out, size_t n);
 /* Monotonic milliseconds. */
 int64_t cg_now_ms(void);
 /* Wall-clock in milliseconds since the epoch. */

@@ -299,8 +299,8 @@ http_path_normalize(const char *in, size_t len, struct cg_buf *out)
         } else if (n > 0) {
             cg_buf_putc(out, '/');
             cg_buf_append(out, p, n);
-        } else if (last && (out->len == base || out->data[out->len - 1] !=
-                                                     '/')) {
+        } else if (last &&
+                   (out->len == base || out->data[out->len - 1] != '/')) {
             cg_buf_putc(out, '/'); /* keep a trailing slash */
         }
         p = e;

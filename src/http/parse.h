@@ -29,9 +29,9 @@ struct http_hdr {
 /* A parsed message head. Strings live in store. */
 struct http_msg {
     bool is_request;
-    char method[24];   /* request: "GET", ... */
-    bool is_head;      /* request method HEAD */
-    bool is_connect;   /* request method CONNECT */
+    char method[24];               /* request: "GET", ... */
+    bool is_head;                  /* request method HEAD */
+    bool is_connect;               /* request method CONNECT */
     size_t target_off, target_len; /* request target, into store */
     int status;                    /* response status */
     size_t reason_off, reason_len; /* response reason phrase */

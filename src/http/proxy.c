@@ -88,9 +88,8 @@ pc_set_timer(struct proxy_conn *pc, int64_t ms)
 }
 
 void
-proxy_accept(struct proxy_env *env, int fd,
-             const struct sockaddr_storage *peer, void *snap,
-             struct tls_listener *tls, const struct http_site *site)
+proxy_accept(struct proxy_env *env, int fd, const struct sockaddr_storage *peer,
+             void *snap, struct tls_listener *tls, const struct http_site *site)
 {
     struct proxy_conn *pc = xcalloc(1, sizeof(*pc));
     pc->magic = PROXY_CONN_MAGIC;
@@ -99,12 +98,7 @@ proxy_accept(struct proxy_env *env, int fd,
     pc->tlsl = tls;
     pc->site = site;
     pc->id = ((uint64_t)(env->worker + 1) << 40) | ++env->next_id;
-    if (peer->ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr,
-                  pc->peer, sizeof(pc->peer));
-    else
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr,
-                  pc->peer, sizeof(pc->peer));
+    cg_addr_text(peer, pc->peer, sizeof(pc->peer));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     stream_init(&pc->s, fd, tls_conn_accept(tls, fd, pc->id));
@@ -125,36 +119,6 @@ proxy_accept(struct proxy_env *env, int fd,
     pc->state = PC_HANDSHAKE;
     pc_set_timer(pc, site->cfg->timeouts.handshake_ms);
     conn_run(pc);
-}
-
-/* Logs a refused or broken handshake with what the peer presented. */
-static void
-log_handshake_failure(struct proxy_conn *pc, const char *why)
-{
-    const struct cg_verdict *v = tls_conn_verdict(pc->s.tls);
-    struct cg_logrec r;
-    cg_logrec_begin(&r, CG_LOG_INFO, "handshake_failed");
-    cg_logrec_int(&r, "conn", (int64_t)pc->id);
-    cg_logrec_str(&r, "listener", pc->site->cfg->name);
-    cg_logrec_str(&r, "peer", pc->peer);
-    cg_logrec_str(&r, "sni", tls_conn_sni(pc->s.tls));
-    if (v->status == CG_VERIFY_FAILED)
-        cg_logrec_str(&r, "reason", v->reason);
-    else if (tls_listener_vhost_mode(pc->tlsl, tls_conn_vhost(pc->s.tls)) ==
-                 CG_AUTH_REQUIRED &&
-             strstr(why, "certificate") != NULL)
-        cg_logrec_str(&r, "reason", "no_cert");
-    else
-        cg_logrec_str(&r, "reason", "tls");
-    cg_logrec_str(&r, "error", why);
-    const struct cg_identity *id = tls_conn_identity_raw(pc->s.tls);
-    if (id != NULL) {
-        cg_logrec_str(&r, "cn", id->cn);
-        cg_logrec_str(&r, "subject", id->dn);
-        cg_logrec_str(&r, "serial", id->serial);
-        cg_logrec_str(&r, "sha256", id->sha256);
-    }
-    cg_logrec_end(&r);
 }
 
 static void
@@ -184,18 +148,18 @@ do_handshake(struct proxy_conn *pc)
 {
     int rc = tls_conn_handshake(pc->s.tls);
     if (rc == CG_EAGAIN) {
-        pc->s.rwant = tls_conn_want(pc->s.tls) == TLS_WANT_WRITE ? EV_WRITE
-                                                                  : EV_READ;
+        pc->s.rwant =
+            tls_conn_want(pc->s.tls) == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
         return false;
     }
     if (rc != 0) {
-        log_handshake_failure(pc, tls_conn_error(pc->s.tls));
+        tls_conn_log_failure(pc->s.tls, pc->site->cfg->name, pc->peer);
         pc_close(pc);
         return false;
     }
-    pc->req = http_parser_new(true, pc->site->cfg->limits.header_bytes,
-                              pc->site->cfg->limits.header_count,
-                              req_body_sink, pc);
+    pc->req =
+        http_parser_new(true, pc->site->cfg->limits.header_bytes,
+                        pc->site->cfg->limits.header_count, req_body_sink, pc);
     start_head(pc);
     return true;
 }
@@ -239,13 +203,13 @@ accept_q(struct cg_str v, const char *type, const char *sub)
         while (re > p && (re[-1] == ' ' || re[-1] == '\t'))
             re--;
         char range[64];
-        size_t n = (size_t)(re - p) < sizeof(range) - 1
-                       ? (size_t)(re - p) : sizeof(range) - 1;
+        size_t n = (size_t)(re - p) < sizeof(range) - 1 ? (size_t)(re - p)
+                                                        : sizeof(range) - 1;
         memcpy(range, p, n);
         range[n] = '\0';
         double q = 1.0;
-        const char *qp = semi ? memmem(semi, (size_t)(e - semi), "q=", 2)
-                              : NULL;
+        const char *qp =
+            semi ? memmem(semi, (size_t)(e - semi), "q=", 2) : NULL;
         if (qp != NULL)
             q = strtod(qp + 2, NULL);
         char want[64];
@@ -343,9 +307,9 @@ on_request_head(struct proxy_conn *pc)
         resp_refuse(pc, 404, "no_route");
         return;
     }
-    const char *why = ident_policy_check(&pc->route->cfg->allow,
-                                         tls_conn_identity(pc->s.tls),
-                                         tls_conn_verdict(pc->s.tls));
+    const char *why =
+        ident_policy_check(&pc->route->cfg->allow, tls_conn_identity(pc->s.tls),
+                           tls_conn_verdict(pc->s.tls));
     if (why != NULL) {
         resp_refuse(pc, 403, why);
         return;
@@ -372,11 +336,11 @@ static bool
 process_client(struct proxy_conn *pc)
 {
     bool progress = false;
-    while (!pc->dead && (pc->state == PC_HEAD ||
-                         (pc->state == PC_BODY && !pc->req_done))) {
+    while (!pc->dead &&
+           (pc->state == PC_HEAD || (pc->state == PC_BODY && !pc->req_done))) {
         if (pc->state == PC_BODY && !pc->local &&
-            (pc->up == NULL || cg_buf_pending(&pc->up->out) >=
-                                   PROXY_HIGH_WATER))
+            (pc->up == NULL ||
+             cg_buf_pending(&pc->up->out) >= PROXY_HIGH_WATER))
             break;
         size_t avail = cg_buf_pending(&pc->in), used = 0;
         if (avail > PROXY_FEED_MAX)
@@ -464,8 +428,7 @@ process_upstream(struct proxy_conn *pc)
     if (pc->state == PC_TUNNEL) {
         if (cg_buf_pending(&up->in) == 0)
             return false;
-        cg_buf_append(&pc->out, cg_buf_head(&up->in),
-                      cg_buf_pending(&up->in));
+        cg_buf_append(&pc->out, cg_buf_head(&up->in), cg_buf_pending(&up->in));
         cg_buf_reset(&up->in);
         return true;
     }
@@ -545,11 +508,10 @@ upstream_gone(struct proxy_conn *pc, bool eof)
         resp_refuse(pc, 502, "upstream_connect");
         return;
     }
-    cg_log(CG_LOG_WARN, pc->id, "upstream %s: %s",
-           pc->route->cfg->upstream.url,
+    cg_log(CG_LOG_WARN, pc->id, "upstream %s: %s", pc->route->cfg->upstream.url,
            up->err[0] ? up->err : "closed before the response ended");
-    resp_refuse(pc, 502, up->got_bytes ? "upstream_protocol"
-                                       : "upstream_closed");
+    resp_refuse(pc, 502,
+                up->got_bytes ? "upstream_protocol" : "upstream_closed");
 }
 
 /* Writes pending bytes of b to s: 1 progress, 0 blocked, -1 error. */
@@ -757,8 +719,7 @@ pc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     pc->busy++;
     switch (pc->state) {
     case PC_HANDSHAKE:
-        cg_log(CG_LOG_INFO, pc->id, "handshake timed out (peer %s)",
-               pc->peer);
+        cg_log(CG_LOG_INFO, pc->id, "handshake timed out (peer %s)", pc->peer);
         pc_close(pc);
         break;
     case PC_HEAD:

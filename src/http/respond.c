@@ -77,8 +77,7 @@ identity_each(struct proxy_conn *pc, identity_fn *fn, void *arg)
         else
             http_value_append_safe(&safe, cg_buf_head(&val),
                                    cg_buf_pending(&val));
-        fn(arg, rc->headers[i].name, cg_buf_head(&safe),
-           cg_buf_pending(&safe));
+        fn(arg, rc->headers[i].name, cg_buf_head(&safe), cg_buf_pending(&safe));
     }
     cg_buf_cleanup(&val);
     cg_buf_cleanup(&safe);
@@ -202,8 +201,8 @@ resp_write_head(struct proxy_conn *pc, const struct http_msg *m)
     if (m->status < 200 && m->status != 101) {
         pc->interim = true;
         if (m->status == 100 || m->status == 103) {
-            cg_buf_printf(b, "HTTP/1.1 %d %.*s\r\n", m->status,
-                          (int)reason.len, reason.p);
+            cg_buf_printf(b, "HTTP/1.1 %d %.*s\r\n", m->status, (int)reason.len,
+                          reason.p);
             copy_resp_headers(b, m, false);
             cg_buf_puts(b, "\r\n");
         }
@@ -274,8 +273,7 @@ put_body(struct cg_buf *b, bool chunked, const char *p, size_t n)
 void
 req_body_sink(void *arg, const char *p, size_t n)
 {
-    struct proxy_conn *pc =
-        CAST_OBJ(struct proxy_conn, arg, PROXY_CONN_MAGIC);
+    struct proxy_conn *pc = CAST_OBJ(struct proxy_conn, arg, PROXY_CONN_MAGIC);
     if (pc->up != NULL)
         put_body(&pc->up->out, pc->req_chunked, p, n);
 }

@@ -9,10 +9,9 @@
 
 #include "core/xmalloc.h"
 
-/* Resolves an upstream address once, at build time (never per request). */
-static int
-resolve(const struct cg_upstream_cfg *up, struct sockaddr_storage *ss,
-        socklen_t *len, char *err)
+int
+http_upstream_resolve(const struct cg_upstream_cfg *up,
+                      struct sockaddr_storage *ss, socklen_t *len, char *err)
 {
     memset(ss, 0, sizeof(*ss));
     if (up->scheme == CG_UP_UNIX) {
@@ -47,7 +46,7 @@ route_build(struct http_route *r, const struct cg_route_cfg *rc, size_t li,
     r->index = ri;
     if (rc->upstream.scheme == CG_UP_ECHO)
         return 0; /* answered by certgate itself */
-    if (resolve(&rc->upstream, &r->addr, &r->addrlen, err) != 0) {
+    if (http_upstream_resolve(&rc->upstream, &r->addr, &r->addrlen, err) != 0) {
         snprintf(line, sizeof(line), "%s.upstream: %s", jp, err);
         cg_strlist_add(errors, line);
         return CG_ECONFIG;
@@ -58,11 +57,10 @@ route_build(struct http_route *r, const struct cg_route_cfg *rc, size_t li,
         return CG_ECONFIG;
     }
     const struct cg_upstream_cfg *u = &rc->upstream;
-    r->pool_key = xasprintf("%s|%s|%s|%s|%s|%d", u->url,
-                            u->ca_file ? u->ca_file : "",
-                            u->cert ? u->cert : "",
-                            u->server_name ? u->server_name : "",
-                            u->key ? u->key : "", u->verify);
+    r->pool_key =
+        xasprintf("%s|%s|%s|%s|%s|%d", u->url, u->ca_file ? u->ca_file : "",
+                  u->cert ? u->cert : "", u->server_name ? u->server_name : "",
+                  u->key ? u->key : "", u->verify);
     if (u->scheme == CG_UP_UNIX)
         r->host_header = xstrdup("localhost");
     else if (strchr(u->host, ':'))

@@ -17,12 +17,12 @@
 struct http_route {
     const struct cg_route_cfg *cfg; /* borrowed from the snapshot config */
     size_t index;
-    struct sockaddr_storage addr;   /* resolved upstream address */
+    struct sockaddr_storage addr; /* resolved upstream address */
     socklen_t addrlen;
-    struct tls_client_ctx *tls;     /* https upstream, else NULL */
-    char *pool_key;                 /* upstream connections are shared by
-                                       routes with the same key */
-    char *host_header;              /* Host sent when none was given */
+    struct tls_client_ctx *tls; /* https upstream, else NULL */
+    char *pool_key;             /* upstream connections are shared by
+                                   routes with the same key */
+    char *host_header;          /* Host sent when none was given */
 };
 
 struct http_site {
@@ -33,6 +33,13 @@ struct http_site {
     struct http_strip_set *strip;
     bool access_log;
 };
+
+/* Resolves an upstream address once, at build time (never per request):
+ * unix path, or host and port through getaddrinfo. Returns 0 or
+ * CG_ECONFIG with err filled. */
+int http_upstream_resolve(const struct cg_upstream_cfg *up,
+                          struct sockaddr_storage *ss, socklen_t *len,
+                          char *err);
 
 /* Builds the HTTP side of listener idx. Errors appended as
  * "<json path>: <message>". Returns 0 and an owned site or CG_ECONFIG. */

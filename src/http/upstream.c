@@ -102,8 +102,8 @@ static struct upconn *
 up_connect(struct proxy_conn *pc, char *err, size_t len)
 {
     const struct http_route *r = pc->route;
-    int fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-                                           SOCK_CLOEXEC, 0);
+    int fd = socket(r->addr.ss_family,
+                    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, len, "socket() failed: %s", strerror(errno));
         return NULL;
@@ -167,8 +167,8 @@ up_connect_step(struct upconn *up)
 {
     if (up->state == UP_CONNECTING) {
         const struct http_route *r = up->pc->route;
-        int rc = connect(up->s.fd, (const struct sockaddr *)&r->addr,
-                         r->addrlen);
+        int rc =
+            connect(up->s.fd, (const struct sockaddr *)&r->addr, r->addrlen);
         if (rc < 0 && (errno == EINPROGRESS || errno == EALREADY)) {
             up->s.wwant = EV_WRITE;
             return 0;
@@ -186,9 +186,8 @@ up_connect_step(struct upconn *up)
     if (up->state == UP_HANDSHAKE) {
         int rc = tls_conn_handshake(up->s.tls);
         if (rc == CG_EAGAIN) {
-            up->s.wwant = tls_conn_want(up->s.tls) == TLS_WANT_WRITE
-                              ? EV_WRITE
-                              : EV_READ;
+            up->s.wwant =
+                tls_conn_want(up->s.tls) == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
             return 0;
         }
         if (rc != 0) {
@@ -290,8 +289,8 @@ up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     cg_log(CG_LOG_WARN, pc->id, "upstream %s: %s timed out",
            pc->route->cfg->upstream.url, connecting ? "connect" : "read");
     pc->busy++;
-    resp_refuse(pc, 504, connecting ? "upstream_connect_timeout"
-                                    : "upstream_timeout");
+    resp_refuse(pc, 504,
+                connecting ? "upstream_connect_timeout" : "upstream_timeout");
     pc->busy--;
     conn_run(pc);
 }

@@ -141,8 +141,8 @@ bool ident_field_value(const struct cg_identity *id, const struct cg_verdict *v,
 /* Access policy of a route: every non-empty list must match. */
 struct cg_policy {
     bool require_verified;
-    struct cg_strlist cn, ou, o, email, email_domain, san_uri_prefix,
-        issuer_dn, serial;
+    struct cg_strlist cn, ou, o, email, email_domain, san_uri_prefix, issuer_dn,
+        serial;
 };
 void ident_policy_cleanup(struct cg_policy *p);
 /* True when the policy has no list and does not require a certificate. */

@@ -42,13 +42,12 @@ struct worker {
     struct wlisten *ls;
     size_t n_ls;
     bool stopping;
-    struct proxy_env env;   /* https listeners */
-    struct relay_env renv;  /* mqtt and tcp listeners */
+    struct proxy_env env;  /* https listeners */
+    struct relay_env renv; /* mqtt and tcp listeners */
 };
 
 /* Starts worker w's thread with initial snapshot and fds (consumed). */
-int worker_start(struct worker *w, int idx, struct cg_snapshot *snap,
-                 int *fds);
+int worker_start(struct worker *w, int idx, struct cg_snapshot *snap, int *fds);
 /* Hands w a new snapshot and fds (consumed); applied asynchronously. */
 void worker_publish(struct worker *w, struct cg_snapshot *snap, int *fds);
 /* Asks w to drain and stop; then join with worker_join. */

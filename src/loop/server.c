@@ -45,9 +45,9 @@ struct server {
     int log_fd;
     ev_signal sighup, sigterm, sigint;
     /* revocations of the built-in CA reach the gateway by this watch */
-    char *cfg_text;        /* the config text the current snapshot is of */
-    struct store *store;   /* open while a trust set has builtin_ca */
-    int64_t rev_seq;       /* store revocation sequence built in */
+    char *cfg_text;      /* the config text the current snapshot is of */
+    struct store *store; /* open while a trust set has builtin_ca */
+    int64_t rev_seq;     /* store revocation sequence built in */
     ev_timer watch;
     ev_timer stale; /* each minute: CRLs past nextUpdate are logged */
 };
@@ -139,19 +139,17 @@ server_check(const char *config_path)
 
 /* Opens one listening socket; port 0 picks a port. */
 static int
-open_listen(const struct cg_listener_cfg *lc, int port, int *bound,
-            char *err)
+open_listen(const struct cg_listener_cfg *lc, int port, int *bound, char *err)
 {
     struct sockaddr_storage ss = lc->addr;
     if (ss.ss_family == AF_INET6)
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
     else
         ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return cg_seterr(err, CG_EIO, "socket() failed: %s",
-                         strerror(errno));
+        return cg_seterr(err, CG_EIO, "socket() failed: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
@@ -161,14 +159,14 @@ open_listen(const struct cg_listener_cfg *lc, int port, int *bound,
         listen(fd, 1024) != 0) {
         int e = errno;
         close(fd);
-        return cg_seterr(err, CG_EIO, "%s: bind/listen failed: %s",
-                         lc->listen, strerror(e));
+        return cg_seterr(err, CG_EIO, "%s: bind/listen failed: %s", lc->listen,
+                         strerror(e));
     }
     socklen_t len = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &len);
-    *bound = ntohs(ss.ss_family == AF_INET6
-                       ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                       : ((struct sockaddr_in *)&ss)->sin_port);
+    *bound =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
     return fd;
 }
 
@@ -215,8 +213,8 @@ lsock_open(struct lsock *s, const struct cg_listener_cfg *lc, int nworkers,
  * changes (new sockets closed). Returns the new registry (owned).
  */
 static int
-socks_for(struct server *sv, const struct cg_snapshot *snap,
-          struct lsock **out, char *err)
+socks_for(struct server *sv, const struct cg_snapshot *snap, struct lsock **out,
+          char *err)
 {
     size_t n = snap->cfg->n_listeners;
     struct lsock *ns = xcalloc(n ? n : 1, sizeof(*ns));
@@ -285,8 +283,9 @@ write_ports(struct server *sv)
     cg_buf_puts(&b, "}\n");
     char *tmp = xasprintf("%s.tmp", cfg->ports_file);
     FILE *f = fopen(tmp, "w");
-    if (f == NULL || fwrite(cg_buf_head(&b), 1, cg_buf_pending(&b), f) !=
-                         cg_buf_pending(&b) ||
+    if (f == NULL ||
+        fwrite(cg_buf_head(&b), 1, cg_buf_pending(&b), f) !=
+            cg_buf_pending(&b) ||
         fclose(f) != 0 || rename(tmp, cfg->ports_file) != 0)
         cg_log(CG_LOG_ERROR, 0, "cannot write ports file %s: %s",
                cfg->ports_file, strerror(errno));
@@ -405,8 +404,8 @@ rebuild(struct server *sv, bool from_file, const char *event)
     struct cg_snapshot *snap = NULL;
     char *text = NULL;
     int64_t seq = watch_seq(sv); /* read before the build reads the store */
-    int rc = from_file ? load(sv->path, sv->master, sv->generation + 1,
-                              &snap, &text, &errors)
+    int rc = from_file ? load(sv->path, sv->master, sv->generation + 1, &snap,
+                              &text, &errors)
                        : load_text(sv->path, sv->cfg_text, sv->master,
                                    sv->generation + 1, &snap, &errors);
     if (rc == 0)
@@ -427,8 +426,10 @@ rebuild(struct server *sv, bool from_file, const char *event)
     sv->rev_seq = seq;
     apply_log(sv, sv->snap->cfg);
     if (sv->snap->cfg->workers != 0 && sv->snap->cfg->workers != sv->nworkers)
-        cg_log(CG_LOG_WARN, 0, "workers: changing the worker count needs a "
-                               "restart; keeping %d", sv->nworkers);
+        cg_log(CG_LOG_WARN, 0,
+               "workers: changing the worker count needs a "
+               "restart; keeping %d",
+               sv->nworkers);
     write_ports(sv);
     struct cg_logrec r;
     cg_logrec_begin(&r, CG_LOG_INFO, event);
@@ -471,8 +472,7 @@ stale_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct server *sv = w->data;
-    tls_trusts_warn_stale(sv->snap->trusts, sv->snap->cfg,
-                          (int64_t)time(NULL));
+    tls_trusts_warn_stale(sv->snap->trusts, sv->snap->cfg, (int64_t)time(NULL));
 }
 
 static void
@@ -506,8 +506,8 @@ write_pid(const struct cg_config *cfg)
         return;
     FILE *f = fopen(cfg->pid_file, "w");
     if (f == NULL) {
-        cg_log(CG_LOG_ERROR, 0, "cannot write pid file %s: %s",
-               cfg->pid_file, strerror(errno));
+        cg_log(CG_LOG_ERROR, 0, "cannot write pid file %s: %s", cfg->pid_file,
+               strerror(errno));
         return;
     }
     fprintf(f, "%ld\n", (long)getpid());
@@ -523,8 +523,7 @@ log_started(struct server *sv)
     cg_logrec_int(&r, "workers", sv->nworkers);
     for (size_t i = 0; i < sv->n_socks; i++) {
         char key[96];
-        snprintf(key, sizeof(key), "port_%s",
-                 sv->snap->cfg->listeners[i].name);
+        snprintf(key, sizeof(key), "port_%s", sv->snap->cfg->listeners[i].name);
         cg_logrec_int(&r, key, sv->socks[i].port);
     }
     cg_logrec_end(&r);

@@ -116,12 +116,7 @@ static void
 peer_text(struct relay_conn *rc, const struct sockaddr_storage *peer)
 {
     rc->peer_addr = *peer;
-    if (peer->ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr,
-                  rc->peer, sizeof(rc->peer));
-    else
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr,
-                  rc->peer, sizeof(rc->peer));
+    cg_addr_text(peer, rc->peer, sizeof(rc->peer));
 }
 
 void
@@ -163,36 +158,6 @@ relay_accept(struct relay_env *env, int fd, const struct sockaddr_storage *peer,
     rc->state = RC_HANDSHAKE;
     set_timer(rc, site->cfg->timeouts.handshake_ms);
     conn_run(rc);
-}
-
-/* Logs a refused or broken handshake with what the peer presented. */
-static void
-log_handshake_failure(struct relay_conn *rc, const char *why)
-{
-    const struct cg_verdict *v = tls_conn_verdict(rc->s.tls);
-    struct cg_logrec r;
-    cg_logrec_begin(&r, CG_LOG_INFO, "handshake_failed");
-    cg_logrec_int(&r, "conn", (int64_t)rc->id);
-    cg_logrec_str(&r, "listener", rc->site->cfg->name);
-    cg_logrec_str(&r, "peer", rc->peer);
-    cg_logrec_str(&r, "sni", tls_conn_sni(rc->s.tls));
-    if (v->status == CG_VERIFY_FAILED)
-        cg_logrec_str(&r, "reason", v->reason);
-    else if (tls_listener_vhost_mode(rc->tlsl, tls_conn_vhost(rc->s.tls)) ==
-                 CG_AUTH_REQUIRED &&
-             strstr(why, "certificate") != NULL)
-        cg_logrec_str(&r, "reason", "no_cert");
-    else
-        cg_logrec_str(&r, "reason", "tls");
-    cg_logrec_str(&r, "error", why);
-    const struct cg_identity *id = tls_conn_identity_raw(rc->s.tls);
-    if (id != NULL) {
-        cg_logrec_str(&r, "cn", id->cn);
-        cg_logrec_str(&r, "subject", id->dn);
-        cg_logrec_str(&r, "serial", id->serial);
-        cg_logrec_str(&r, "sha256", id->sha256);
-    }
-    cg_logrec_end(&r);
 }
 
 void
@@ -237,7 +202,7 @@ do_handshake(struct relay_conn *rc)
         return false;
     }
     if (r != 0) {
-        log_handshake_failure(rc, tls_conn_error(rc->s.tls));
+        tls_conn_log_failure(rc->s.tls, rc->site->cfg->name, rc->peer);
         relay_close(rc, "handshake_failed");
         return false;
     }

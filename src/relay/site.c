@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include "core/xmalloc.h"
+#include "http/site.h"
 #include "relay/relay_int.h"
 
 /* Adds "<jpath>: <err>" to errors. */
@@ -19,32 +20,6 @@ site_error(struct cg_strlist *errors, const char *jp, const char *err)
     cg_strlist_add(errors, line);
     free(line);
     return CG_ECONFIG;
-}
-
-/* Resolves the upstream once (never per connection). */
-static int
-resolve(const struct cg_upstream_cfg *up, struct sockaddr_storage *ss,
-        socklen_t *len, char *err)
-{
-    memset(ss, 0, sizeof(*ss));
-    if (up->scheme == CG_UP_UNIX) {
-        struct sockaddr_un *sun = (struct sockaddr_un *)ss;
-        sun->sun_family = AF_UNIX;
-        snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", up->unix_path);
-        *len = sizeof(*sun);
-        return 0;
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", up->port);
-    int rc = getaddrinfo(up->host, port, &hints, &res);
-    if (rc != 0 || res == NULL)
-        return cg_seterr(err, CG_ECONFIG, "cannot resolve %s: %s", up->host,
-                         gai_strerror(rc));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
 }
 
 /* Loads the auth.jwt key of listener l. */
@@ -109,7 +84,7 @@ relay_site_new(const struct cg_config *cfg, size_t idx, struct relay_site **out,
     s->index = idx;
     snprintf(jp, sizeof(jp), "listeners[%zu]", idx);
     snprintf(path, sizeof(path), "%s.upstream", jp);
-    if (resolve(&lc->upstream, &s->addr, &s->addrlen, err) != 0)
+    if (http_upstream_resolve(&lc->upstream, &s->addr, &s->addrlen, err) != 0)
         rc = site_error(errors, path, err);
     if (lc->upstream.scheme == CG_UP_HTTPS &&
         tls_client_ctx_new(&lc->upstream, jp, &s->tls, err) != 0) {

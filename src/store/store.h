@@ -37,8 +37,8 @@ enum store_user_status {
 struct store_user {
     int64_t id;
     char *name;
-    char *email;   /* unique, case-insensitive */
-    char *role;    /* "admin" | "user" */
+    char *email; /* unique, case-insensitive */
+    char *role;  /* "admin" | "user" */
     enum store_user_status status;
     char *pw_hash; /* Argon2id string or NULL (no password) */
     int64_t created_at;
@@ -72,12 +72,12 @@ int store_user_delete(struct store *s, const char *name,
 struct store_ca {
     int64_t id;
     char *name;
-    char *cert_pem;   /* this CA's certificate */
-    char *key_path;   /* absolute path of its private key file (0600) */
+    char *cert_pem; /* this CA's certificate */
+    char *key_path; /* absolute path of its private key file (0600) */
     bool key_encrypted;
-    bool is_issuer;   /* signs leaf certificates */
-    int64_t parent_id;/* 0 for a root */
-    char *crl_url;    /* CRL distribution point to embed, or NULL */
+    bool is_issuer;    /* signs leaf certificates */
+    int64_t parent_id; /* 0 for a root */
+    char *crl_url;     /* CRL distribution point to embed, or NULL */
     int64_t created_at;
 };
 void store_ca_cleanup(struct store_ca *c);
@@ -103,18 +103,18 @@ enum store_cert_status {
 };
 
 struct store_cert {
-    char serial[41];        /* uppercase hex, no leading zeros stripped:
-                               exactly as `openssl x509 -serial` */
-    int64_t ca_id;          /* issuing CA */
-    char *subject;          /* RFC 4514 */
+    char serial[41]; /* uppercase hex, no leading zeros stripped:
+                        exactly as `openssl x509 -serial` */
+    int64_t ca_id;   /* issuing CA */
+    char *subject;   /* RFC 4514 */
     struct cg_strlist san_email, san_dns, san_uri, san_ip;
-    char *owner;            /* user name or NULL */
-    char *device;           /* device name or NULL */
-    char *profile;          /* "client" | "server" */
+    char *owner;   /* user name or NULL */
+    char *device;  /* device name or NULL */
+    char *profile; /* "client" | "server" */
     int64_t not_before, not_after;
     enum store_cert_status status;
-    int64_t revoked_at;     /* 0 when valid */
-    char *revocation_reason;/* RFC 5280 reason name, or NULL */
+    int64_t revoked_at;      /* 0 when valid */
+    char *revocation_reason; /* RFC 5280 reason name, or NULL */
     char *pem;
 };
 void store_cert_cleanup(struct store_cert *c);
@@ -147,13 +147,13 @@ struct store_cert_filter {
 int store_cert_list(struct store *s, const struct store_cert_filter *f,
                     struct store_cert **out, size_t *n, char *err);
 /* Revokes; CG_ENOTFOUND unknown serial, CG_EEXIST already revoked. */
-int store_cert_revoke(struct store *s, const char *serial,
-                      const char *reason, int64_t at, char *err);
+int store_cert_revoke(struct store *s, const char *serial, const char *reason,
+                      int64_t at, char *err);
 /* Revoked certificates of CA ca_id (for CRLs and the revocation index):
  * owned array ordered by serial (numerically). To stay small with many
  * revocations, pem is NULL and the SAN lists are empty in these rows. */
-int store_cert_revoked(struct store *s, int64_t ca_id,
-                       struct store_cert **out, size_t *n, char *err);
+int store_cert_revoked(struct store *s, int64_t ca_id, struct store_cert **out,
+                       size_t *n, char *err);
 /* A number that grows with every revocation (for watchers). */
 int store_revocation_seq(struct store *s, int64_t *out, char *err);
 

@@ -31,8 +31,8 @@ tls_client_ctx_new(const struct cg_upstream_cfg *up, const char *jpath,
     SSL_CTX_set_mode(cc->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                                   SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_options(cc->ctx, SSL_OP_NO_RENEGOTIATION |
-                                     SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_options(cc->ctx,
+                        SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     cc->verify = up->verify;
     cc->server_name = xstrdup(up->server_name ? up->server_name : up->host);
     if (up->verify) {
@@ -50,8 +50,7 @@ tls_client_ctx_new(const struct cg_upstream_cfg *up, const char *jpath,
     }
     if (up->cert != NULL &&
         (SSL_CTX_use_certificate_chain_file(cc->ctx, up->cert) != 1 ||
-         SSL_CTX_use_PrivateKey_file(cc->ctx, up->key, SSL_FILETYPE_PEM) !=
-             1 ||
+         SSL_CTX_use_PrivateKey_file(cc->ctx, up->key, SSL_FILETYPE_PEM) != 1 ||
          SSL_CTX_check_private_key(cc->ctx) != 1)) {
         tls_drain_errors(q, sizeof(q));
         rc = cg_seterr(err, CG_ECONFIG,

@@ -10,14 +10,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/xmalloc.h"
 #include "tls/tls_int.h"
 
 static const char *const reasons[] = {
-    "no_cert",        "untrusted",   "expired",        "not_yet_valid",
-    "bad_eku",        "leaf_is_ca",  "bad_name",       "multiple_cn",
-    "bad_signature",  "chain_too_long", "revoked",     "invalid_ca",
-    "bad_host",       "weak_key",    "bad_cert",       "invalid",
+    "no_cert",       "untrusted",      "expired",  "not_yet_valid",
+    "bad_eku",       "leaf_is_ca",     "bad_name", "multiple_cn",
+    "bad_signature", "chain_too_long", "revoked",  "invalid_ca",
+    "bad_host",      "weak_key",       "bad_cert", "invalid",
     "stale_crl",
 };
 
@@ -319,4 +320,32 @@ tls_conn_peer_algs(const struct tls_conn *c, char *sig, size_t sig_len,
         snprintf(key, key_len, "%s", pkey_name(id));
     else
         snprintf(key, key_len, "%s%d", pkey_name(id), EVP_PKEY_get_bits(k));
+}
+
+void
+tls_conn_log_failure(const struct tls_conn *c, const char *listener,
+                     const char *peer)
+{
+    const char *why = tls_conn_error(c);
+    const char *reason = "tls";
+    if (c->verdict.status == CG_VERIFY_FAILED)
+        reason = c->verdict.reason;
+    else if (c->l != NULL && c->l->vh[c->vhost].mode == CG_AUTH_REQUIRED &&
+             strstr(why, "certificate") != NULL)
+        reason = "no_cert";
+    struct cg_logrec r;
+    cg_logrec_begin(&r, CG_LOG_INFO, "handshake_failed");
+    cg_logrec_int(&r, "conn", (int64_t)c->id);
+    cg_logrec_str(&r, "listener", listener);
+    cg_logrec_str(&r, "peer", peer);
+    cg_logrec_str(&r, "sni", c->sni);
+    cg_logrec_str(&r, "reason", reason);
+    cg_logrec_str(&r, "error", why);
+    if (c->ident != NULL) {
+        cg_logrec_str(&r, "cn", c->ident->cn);
+        cg_logrec_str(&r, "subject", c->ident->dn);
+        cg_logrec_str(&r, "serial", c->ident->serial);
+        cg_logrec_str(&r, "sha256", c->ident->sha256);
+    }
+    cg_logrec_end(&r);
 }

@@ -58,7 +58,7 @@ struct crl_parts {
 /* Where we are, for messages. */
 struct crl_load {
     const struct cg_trust_cfg *tc;
-    STACK_OF(X509) *cas;
+    STACK_OF(X509) * cas;
     struct tls_revindex_builder *b;
     int64_t now;
     size_t idx;       /* crl_files[idx] */
@@ -671,7 +671,7 @@ load_dir(struct crl_load *l, const char *dir)
 }
 
 int
-tls_crl_load(const struct cg_trust_cfg *tc, STACK_OF(X509) *cas,
+tls_crl_load(const struct cg_trust_cfg *tc, STACK_OF(X509) * cas,
              struct tls_revindex_builder *b, int64_t now, char *err)
 {
     struct crl_load l = {tc, cas, b, now, 0, NULL, err};

@@ -137,14 +137,14 @@ static int
 cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
 {
     (void)arg;
-    SSL *ssl = X509_STORE_CTX_get_ex_data(
-        ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    SSL *ssl =
+        X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
     struct tls_conn *c = tls_conn_of(ssl);
     const struct tls_vhost *v = &c->l->vh[c->vhost];
     ident_free(c->ident);
     c->ident = NULL;
-    int ok = tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, &c->verdict,
-                                  &c->ident);
+    int ok =
+        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, &c->verdict, &c->ident);
     c->verify_ran = true;
     if (v->mode == CG_AUTH_REQUIRED)
         return ok;
@@ -160,8 +160,8 @@ alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     (void)ssl;
     (void)arg;
     unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in,
-                              inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
@@ -195,8 +195,7 @@ names_from_cert(SSL_CTX *ctx, struct cg_strlist *names)
     X509 *x = SSL_CTX_get0_certificate(ctx);
     if (x == NULL)
         return;
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
-                                           NULL);
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         if (g->type != GEN_DNS)
@@ -209,8 +208,8 @@ names_from_cert(SSL_CTX *ctx, struct cg_strlist *names)
     GENERAL_NAMES_free(gens);
     if (names->n == 0) {
         char cn[256];
-        if (X509_NAME_get_text_by_NID(X509_get_subject_name(x),
-                                      NID_commonName, cn, sizeof(cn)) > 0)
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+                                      cn, sizeof(cn)) > 0)
             cg_strlist_add(names, cn);
     }
     for (size_t i = 0; i < names->n; i++) {
@@ -238,10 +237,9 @@ ctx_base(const struct cg_listener_cfg *lc)
         return NULL;
     SSL_CTX_set_min_proto_version(
         ctx, lc->tls_min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_options(
+        ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                 SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS |
@@ -302,8 +300,8 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
         SSL_CTX_set_verify_depth(v->ctx, v->depth);
         SSL_CTX_set_cert_verify_callback(v->ctx, cert_verify_cb, v);
         if (ca->advertise_ca_names)
-            SSL_CTX_set_client_CA_list(
-                v->ctx, SSL_dup_CA_list(v->trust->names));
+            SSL_CTX_set_client_CA_list(v->ctx,
+                                       SSL_dup_CA_list(v->trust->names));
     }
     auth_hash(lc->name, ca, v->trust, v->auth_hash);
     SSL_CTX_set_session_id_context(v->ctx, v->auth_hash, 32);

@@ -24,8 +24,7 @@ reverify(const struct tls_conn *c, const struct tls_vhost *v)
     if (ctx != NULL &&
         X509_STORE_CTX_init(ctx, v->trust->store, leaf, chain) == 1) {
         X509_STORE_CTX_set_default(ctx, "ssl_client");
-        X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx),
-                                    v->depth);
+        X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx), v->depth);
         struct cg_verdict verdict;
         struct cg_identity *id = NULL;
         tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, &verdict, &id);
@@ -44,8 +43,7 @@ tls_conn_recheck(const struct tls_conn *c, const struct tls_listener *now,
     *reason = NULL;
     if (c->l == NULL || !c->handshake_done)
         return true;
-    const struct tls_vhost *v =
-        &now->vh[tls_listener_vhost_find(now, c->sni)];
+    const struct tls_vhost *v = &now->vh[tls_listener_vhost_find(now, c->sni)];
     if (v->mode == CG_AUTH_OFF)
         return true; /* nothing is asked of a certificate any more */
     /* Only a certificate that authenticated the connection is judged

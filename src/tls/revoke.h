@@ -136,7 +136,7 @@ size_t tls_revindex_bytes(const struct tls_revindex *ix);
  * Errors read "trust.<name>.crl_files[i]: <file>: <why>".
  * Returns 0 or CG_ECONFIG.
  */
-int tls_crl_load(const struct cg_trust_cfg *tc, STACK_OF(X509) *cas,
+int tls_crl_load(const struct cg_trust_cfg *tc, STACK_OF(X509) * cas,
                  struct tls_revindex_builder *b, int64_t now, char *err);
 
 #endif

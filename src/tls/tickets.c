@@ -25,8 +25,8 @@ struct ticket_keys {
 };
 
 static void
-derive(const struct tls_listener *l, const struct tls_vhost *v,
-       uint64_t epoch, struct ticket_keys *k)
+derive(const struct tls_listener *l, const struct tls_vhost *v, uint64_t epoch,
+       struct ticket_keys *k)
 {
     unsigned char in[1 + 32 + 8], out[32];
     unsigned int olen;
@@ -77,9 +77,9 @@ ticket_key_cb(SSL *ssl, unsigned char *key_name, unsigned char *iv,
             rc = 2;       /* valid, but issue a fresh ticket */
         }
     }
-    int ok = EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv,
-                               enc) == 1 &&
-             mac_init(hctx, k.mac) == 1;
+    int ok =
+        EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv, enc) == 1 &&
+        mac_init(hctx, k.mac) == 1;
     OPENSSL_cleanse(&k, sizeof(k));
     return ok ? rc : -1;
 }

@@ -62,8 +62,8 @@ enum tls_purpose {
 
 struct tls_verify_params {
     enum tls_purpose purpose;
-    int depth;      /* maximum intermediates; 0 = default 4 */
-    int64_t at;     /* verification time (unix); 0 = now */
+    int depth;        /* maximum intermediates; 0 = default 4 */
+    int64_t at;       /* verification time (unix); 0 = now */
     const char *host; /* server purpose: name to match, or NULL */
 };
 
@@ -76,9 +76,8 @@ struct tls_verify_params {
  * (see v->status), CG_EIO/CG_EINVAL when files could not be read.
  */
 int tls_verify_files(struct tls_trust *t, const char *cert_file,
-                     const char *chain_file,
-                     const struct tls_verify_params *p, struct cg_verdict *v,
-                     struct cg_identity **id, char *err);
+                     const char *chain_file, const struct tls_verify_params *p,
+                     struct cg_verdict *v, struct cg_identity **id, char *err);
 
 /* --- Listener contexts ---------------------------------------------- */
 
@@ -94,13 +93,12 @@ struct tls_listener;
  */
 int tls_listener_new(const struct cg_config *cfg, size_t idx,
                      const unsigned char *master,
-                     const struct tls_trusts *trusts,
-                     struct tls_listener **out, struct cg_strlist *errors);
+                     const struct tls_trusts *trusts, struct tls_listener **out,
+                     struct cg_strlist *errors);
 void tls_listener_free(struct tls_listener *l);
 /* Index of the virtual host that serves name (SNI or Host; normalised
  * lowercase); the first entry when none matches. */
-size_t tls_listener_vhost_find(const struct tls_listener *l,
-                               const char *name);
+size_t tls_listener_vhost_find(const struct tls_listener *l, const char *name);
 /* True when two virtual hosts of l apply the same client-auth policy. */
 bool tls_listener_vhost_same_auth(const struct tls_listener *l, size_t a,
                                   size_t b);
@@ -139,6 +137,11 @@ bool tls_conn_pending(const struct tls_conn *c);
 /* Sends close_notify (best effort, non-blocking). */
 void tls_conn_shutdown(struct tls_conn *c);
 void tls_conn_free(struct tls_conn *c);
+/* Logs a refused or broken handshake ("event":"handshake_failed") with
+ * the reason code and what the peer presented (subject, serial, SHA-256).
+ * Client faults log at info. */
+void tls_conn_log_failure(const struct tls_conn *c, const char *listener,
+                          const char *peer);
 /* Last error for logs (static or owned by c). */
 const char *tls_conn_error(const struct tls_conn *c);
 
@@ -171,8 +174,8 @@ void tls_conn_peer_algs(const struct tls_conn *c, char *sig, size_t sig_len,
  * changed (an index lookup); re-runs chain building when the CA set
  * changed. Runs on the connection's worker thread.
  */
-bool tls_conn_recheck(const struct tls_conn *c,
-                      const struct tls_listener *now, const char **reason);
+bool tls_conn_recheck(const struct tls_conn *c, const struct tls_listener *now,
+                      const char **reason);
 /* Name of the listener a server connection was accepted on. */
 const char *tls_conn_listener(const struct tls_conn *c);
 

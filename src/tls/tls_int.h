@@ -32,12 +32,12 @@ void tls_drain_errors(char *buf, size_t len);
 struct tls_revindex;
 
 struct tls_trust {
-    X509_STORE *store;          /* its ex_data points back here */
-    STACK_OF(X509_NAME) *names; /* CA subjects, for CertificateRequest */
-    STACK_OF(X509) *cas;        /* every CA certificate (CRL issuers) */
+    X509_STORE *store;           /* its ex_data points back here */
+    STACK_OF(X509_NAME) * names; /* CA subjects, for CertificateRequest */
+    STACK_OF(X509) * cas;        /* every CA certificate (CRL issuers) */
     size_t n_cas;
-    unsigned char hash[32];     /* SHA-256 over the sorted CA fingerprints */
-    struct tls_revindex *rev;   /* NULL without crl_files and builtin_ca */
+    unsigned char hash[32];   /* SHA-256 over the sorted CA fingerprints */
+    struct tls_revindex *rev; /* NULL without crl_files and builtin_ca */
 };
 
 /* The trust set that owns store (NULL for another store). Handshakes and
@@ -55,7 +55,7 @@ const struct tls_trust *tls_trust_of_store(X509_STORE *store);
  * connection's SSL_get0_verified_chain() after a reload.
  */
 const char *tls_trust_check_revoked(const struct tls_trust *t,
-                                    STACK_OF(X509) *chain, X509 *leaf,
+                                    STACK_OF(X509) * chain, X509 *leaf,
                                     int64_t now, int *depth);
 
 /*

@@ -119,7 +119,7 @@ load_file(struct tls_trust *t, const char *file, const char *jpath,
 
 /* The certgate CA's certificates (issuer first) from the store. */
 static int
-builtin_certs(struct store *s, const char *jp, STACK_OF(X509) *out,
+builtin_certs(struct store *s, const char *jp, STACK_OF(X509) * out,
               struct store_ca **cas, size_t *n, char *err)
 {
     char serr[CG_ERR_LEN];
@@ -145,7 +145,7 @@ builtin_certs(struct store *s, const char *jp, STACK_OF(X509) *out,
 
 /* Feeds the revocations the store holds for each CA of the chain. */
 static int
-builtin_revoked(struct store *s, const char *jp, STACK_OF(X509) *xs,
+builtin_revoked(struct store *s, const char *jp, STACK_OF(X509) * xs,
                 const struct store_ca *cas, struct tls_revindex_builder *b,
                 char *err)
 {
@@ -386,11 +386,11 @@ warn_issuer(const struct cg_trust_cfg *tc, const struct tls_revissuer_info *in,
     cg_logrec_str(&r, "crl", in->source);
     cg_logrec_str(&r, "next_update", nu);
     cg_logrec_str(&r, refusing ? "refusing_since" : "grace_until", until);
-    cg_logrec_str(&r, "msg", refusing
-                                 ? "CRL past nextUpdate: certificates of this "
-                                   "issuer are refused (stale_crl)"
-                                 : "CRL past nextUpdate: still used during "
-                                   "the on_stale_crl grace");
+    cg_logrec_str(&r, "msg",
+                  refusing ? "CRL past nextUpdate: certificates of this "
+                             "issuer are refused (stale_crl)"
+                           : "CRL past nextUpdate: still used during "
+                             "the on_stale_crl grace");
     cg_logrec_end(&r);
     return true;
 }
@@ -403,9 +403,8 @@ tls_trusts_warn_stale(const struct tls_trusts *ts, const struct cg_config *cfg,
     for (size_t i = 0; ts != NULL && i < ts->n; i++) {
         const struct cg_trust_cfg *tc = config_trust_find(cfg, ts->names[i]);
         const struct tls_revindex *ix = ts->sets[i]->rev;
-        for (size_t j = 0; tc != NULL && ix != NULL &&
-                           j < tls_revindex_issuers(ix);
-             j++) {
+        for (size_t j = 0;
+             tc != NULL && ix != NULL && j < tls_revindex_issuers(ix); j++) {
             struct tls_revissuer_info in;
             tls_revindex_issuer_info(ix, j, &in);
             stale += warn_issuer(tc, &in, now);

@@ -66,7 +66,7 @@ verify_time(X509_STORE_CTX *ctx)
 }
 
 const char *
-tls_trust_check_revoked(const struct tls_trust *t, STACK_OF(X509) *chain,
+tls_trust_check_revoked(const struct tls_trust *t, STACK_OF(X509) * chain,
                         X509 *leaf, int64_t now, int *depth)
 {
     *depth = 0;
@@ -156,9 +156,10 @@ tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
     why = leaf_checks(leaf, purpose, *id);
     if (why != NULL) {
         *v = (struct cg_verdict){CG_VERIFY_FAILED, why};
-        X509_STORE_CTX_set_error(ctx, strcmp(why, "bad_eku") == 0
-                                          ? X509_V_ERR_INVALID_PURPOSE
-                                          : X509_V_ERR_APPLICATION_VERIFICATION);
+        X509_STORE_CTX_set_error(ctx,
+                                 strcmp(why, "bad_eku") == 0
+                                     ? X509_V_ERR_INVALID_PURPOSE
+                                     : X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
     *v = (struct cg_verdict){CG_VERIFY_SUCCESS, NULL};
@@ -167,7 +168,7 @@ tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
 
 /* Reads every certificate of a PEM file; the first into *first. */
 static int
-read_pems(const char *file, X509 **first, STACK_OF(X509) *rest, char *err)
+read_pems(const char *file, X509 **first, STACK_OF(X509) * rest, char *err)
 {
     BIO *bio = BIO_new_file(file, "r");
     if (bio == NULL) {
@@ -186,8 +187,7 @@ read_pems(const char *file, X509 **first, STACK_OF(X509) *rest, char *err)
     ERR_clear_error();
     BIO_free(bio);
     if (n == 0)
-        return cg_seterr(err, CG_EINVAL, "%s: no PEM certificate found",
-                         file);
+        return cg_seterr(err, CG_EINVAL, "%s: no PEM certificate found", file);
     return 0;
 }
 
