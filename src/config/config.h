@@ -58,9 +58,14 @@ enum cg_upstream_scheme {
     CG_UP_HTTP,
     CG_UP_HTTPS,
     CG_UP_UNIX,
-    CG_UP_ECHO, /* "builtin:echo": certgate answers itself with the
-                   identity headers it would send upstream, as JSON */
+    CG_UP_ECHO,    /* "builtin:echo": certgate answers itself with the
+                      identity headers it would send upstream, as JSON */
+    CG_UP_METRICS, /* "builtin:metrics": the Prometheus exposition */
+    CG_UP_RESPOND, /* no upstream: the route's "respond" answer */
 };
+
+/* True for routes certgate answers itself (no upstream connection). */
+#define CG_UP_LOCAL(scheme) ((scheme) >= CG_UP_ECHO)
 
 /* Upstreams of https routes, and of mqtt/tcp listeners, where CG_UP_HTTP
  * means plain TCP ("host:port") and CG_UP_HTTPS TLS ("tls://host:port",
@@ -78,11 +83,28 @@ struct cg_upstream_cfg {
     bool verify;       /* default true */
 };
 
+struct cg_header_kv {
+    char *name, *value;
+};
+
+/* "respond" of a route: a static answer (nginx "return", HAProxy
+ * "http-request return"). */
+struct cg_respond_cfg {
+    int status; /* 200..599 */
+    char *body; /* may be empty */
+    size_t body_len;
+    char *content_type;           /* default "text/plain; charset=utf-8" */
+    struct cg_header_kv *headers; /* extra response headers */
+    size_t n_headers;
+};
+
 struct cg_route_cfg {
     char *host; /* lowercase, no port/trailing dot; NULL = any host;
                    "*.example.com" matches one or more labels */
     char *path; /* prefix, default "/" */
-    struct cg_upstream_cfg upstream;
+    struct cg_upstream_cfg upstream; /* scheme CG_UP_RESPOND with respond */
+    bool has_respond;
+    struct cg_respond_cfg respond;
     struct cg_policy allow;        /* "allow" object + "require_verified" */
     struct cg_header_map *headers; /* "identity_headers" or defaults */
     size_t n_headers;
@@ -192,6 +214,8 @@ struct cg_config {
     size_t n_listeners;
     struct cg_timeouts timeouts;
     struct cg_limits limits;
+    size_t metrics_max_identities; /* "metrics": {"max_identities"},
+                                      default 10000 */
 };
 
 /*

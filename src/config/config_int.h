@@ -140,6 +140,9 @@ opt_release_fn cfg_release_upstream;
 opt_parse_fn cfg_parse_headers;
 opt_release_fn cfg_release_headers;
 opt_post_fn cfg_route_post;
+/* The "respond" object of a route (a static answer). */
+opt_parse_fn cfg_parse_respond;
+opt_release_fn cfg_release_respond;
 /* The "upstream" of an mqtt or tcp listener (base: the listener):
  * "host:port", "[v6]:port", "tls://host:port" or "unix:/path". */
 opt_parse_fn cfg_parse_relay_upstream;

@@ -15,8 +15,8 @@
 #include "core/xmalloc.h"
 
 #define USAGE                                                                  \
-    "expected http://host[:port], https://host[:port], unix:/path or "         \
-    "builtin:echo"
+    "expected http://host[:port], https://host[:port], unix:/path, "           \
+    "builtin:echo or builtin:metrics"
 
 /* Parses "1".."65535". */
 static bool
@@ -122,9 +122,14 @@ upstream_parse(const char *url, const char *base, struct cg_upstream_cfg *u,
         u->scheme = CG_UP_ECHO;
         return 0;
     }
+    if (strcmp(url, "builtin:metrics") == 0) {
+        u->scheme = CG_UP_METRICS;
+        return 0;
+    }
     if (strncasecmp(url, "builtin:", 8) == 0)
         return cg_seterr(err, CG_ECONFIG,
-                         "unknown built-in upstream (expected builtin:echo)");
+                         "unknown built-in upstream (expected builtin:echo "
+                         "or builtin:metrics)");
     if (strncasecmp(url, "unix:", 5) != 0)
         return http_parse(url, u, err);
     return unix_parse(url, base, u, err);
@@ -194,12 +199,34 @@ tls_rules(struct cfg_ctx *c, struct cg_upstream_cfg *u, json_t *tls)
         u->server_name = xstrdup(u->host);
 }
 
-/* upstream_tls only for https. */
+/* A route with "respond" has no upstream: nothing that configures one. */
+static void
+respond_post(struct cfg_ctx *c, json_t *obj, struct cg_route_cfg *r)
+{
+    static const char *const upstream_keys[] = {"upstream", "upstream_tls",
+                                                "identity_headers"};
+    for (size_t i = 0; i < CG_ARRAY_LEN(upstream_keys); i++) {
+        if (json_object_get(obj, upstream_keys[i]) != NULL)
+            cfg_error_at(c, upstream_keys[i],
+                         "not allowed with \"respond\" (the route answers "
+                         "itself)");
+    }
+    r->upstream.scheme = CG_UP_RESPOND;
+}
+
+/* upstream or respond; upstream_tls only for https. */
 void
 cfg_route_post(struct cfg_ctx *c, json_t *obj, void *base)
 {
-    struct cg_upstream_cfg *u = &((struct cg_route_cfg *)base)->upstream;
+    struct cg_route_cfg *r = base;
+    struct cg_upstream_cfg *u = &r->upstream;
     json_t *tls = obj ? json_object_get(obj, "upstream_tls") : NULL;
+    if (obj != NULL && json_object_get(obj, "respond") != NULL) {
+        respond_post(c, obj, r);
+        return;
+    }
+    if (obj != NULL && json_object_get(obj, "upstream") == NULL)
+        cfg_error_at(c, "upstream", "required (or \"respond\")");
     if (u->url == NULL)
         return; /* missing or invalid: reported already */
     if (u->scheme != CG_UP_HTTPS) {
@@ -372,4 +399,147 @@ cfg_release_headers(const struct opt *o, void *base)
         free(r->headers[i].name);
     XFREE(&r->headers);
     r->n_headers = 0;
+}
+
+/* ---- "respond": a static answer ---- */
+
+/* "body": any string, may be empty. */
+static void
+parse_body(struct cfg_ctx *c, const struct opt *o, json_t *v, void *base)
+{
+    struct cg_respond_cfg *r = base;
+    (void)o;
+    if (v == NULL) {
+        r->body = xstrdup("");
+        return;
+    }
+    if (!json_is_string(v)) {
+        cfg_error(c, "expected string");
+        return;
+    }
+    size_t len = json_string_length(v); /* the parser refuses NUL */
+    r->body = xstrndup(json_string_value(v), len);
+    r->body_len = len;
+}
+
+static void
+release_body(const struct opt *o, void *base)
+{
+    struct cg_respond_cfg *r = base;
+    (void)o;
+    XFREE(&r->body);
+    r->body_len = 0;
+}
+
+/* "headers": {"Name": "value"}: extra response headers. */
+static void
+parse_resp_headers(struct cfg_ctx *c, const struct opt *o, json_t *v,
+                   void *base)
+{
+    struct cg_respond_cfg *r = base;
+    (void)o;
+    if (v == NULL)
+        return;
+    if (!json_is_object(v)) {
+        cfg_error(c, "expected object");
+        return;
+    }
+    r->headers = xcalloc(json_object_size(v) + 1, sizeof(*r->headers));
+    const char *key;
+    json_t *e;
+    json_object_foreach(v, key, e)
+    {
+        size_t mark = cfg_push_key(c, key);
+        char *name = xstrdup(key);
+        const char *val = NULL;
+        bool ok = cfg_check_header_name(c, name);
+        if (ok && (cg_str_ieq(name, strlen(name), "content-type", 12) ||
+                   cg_str_ieq(name, strlen(name), "cache-control", 13))) {
+            cfg_error(c,
+                      "header \"%s\" is set by certgate (use "
+                      "content_type)",
+                      name);
+            ok = false;
+        }
+        if (ok)
+            val = cfg_get_str(c, e);
+        if (val != NULL) {
+            r->headers[r->n_headers].name = name;
+            r->headers[r->n_headers++].value = xstrdup(val);
+        } else {
+            free(name);
+        }
+        cfg_pop(c, mark);
+    }
+}
+
+static void
+release_resp_headers(const struct opt *o, void *base)
+{
+    struct cg_respond_cfg *r = base;
+    (void)o;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    XFREE(&r->headers);
+    r->n_headers = 0;
+}
+
+/* 204 and 304 carry no body. */
+static void
+respond_rules(struct cfg_ctx *c, json_t *obj, void *base)
+{
+    struct cg_respond_cfg *r = base;
+    (void)obj;
+    if ((r->status == 204 || r->status == 304) && r->body_len > 0)
+        cfg_error_at(c, "body", "must be empty with status %d", r->status);
+}
+
+#define RESP_OFF(f) offsetof(struct cg_respond_cfg, f)
+static const struct opt respond_opts[] = {
+    {.key = "status",
+     .type = OPT_INT,
+     .flags = OPT_REQUIRED,
+     .off = RESP_OFF(status),
+     .min = 200,
+     .max = 599},
+    {.key = "body",
+     .type = OPT_CUSTOM,
+     .parse = parse_body,
+     .release = release_body},
+    {.key = "content_type",
+     .type = OPT_STR,
+     .off = RESP_OFF(content_type),
+     .def_str = "text/plain; charset=utf-8"},
+    {.key = "headers",
+     .type = OPT_CUSTOM,
+     .parse = parse_resp_headers,
+     .release = release_resp_headers},
+};
+TABLE(respond, respond_rules);
+
+void
+cfg_parse_respond(struct cfg_ctx *c, const struct opt *o, json_t *v, void *base)
+{
+    struct cg_route_cfg *r = base;
+    (void)o;
+    r->has_respond = v != NULL;
+    if (v == NULL)
+        return;
+    if (!json_is_object(v)) {
+        cfg_error(c, "expected object (status, body, content_type, "
+                     "headers)");
+        return;
+    }
+    opt_apply(c, &respond, v, &r->respond, false);
+}
+
+void
+cfg_release_respond(const struct opt *o, void *base)
+{
+    struct cg_route_cfg *r = base;
+    (void)o;
+    opt_release(&respond, &r->respond);
+    r->has_respond = false;
 }

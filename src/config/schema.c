@@ -6,6 +6,7 @@
  */
 #include <assert.h>
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,15 +321,19 @@ static const struct opt route_opts[] = {
      .def_str = "/",
      .check = check_path},
     /* Before upstream_tls: cfg_route_post needs the scheme. */
+    /* upstream or respond: cfg_route_post */
     {.key = "upstream",
      .type = OPT_CUSTOM,
-     .flags = OPT_REQUIRED,
      .parse = cfg_parse_upstream,
      .release = cfg_release_upstream},
     {.key = "upstream_tls",
      .type = OPT_OBJECT,
      .off = ROUTE_OFF(upstream),
      .sub = &upstream_tls},
+    {.key = "respond",
+     .type = OPT_CUSTOM,
+     .parse = cfg_parse_respond,
+     .release = cfg_release_respond},
     {.key = "require_verified",
      .type = OPT_BOOL,
      .off = POL_OFF(require_verified)},
@@ -696,6 +701,56 @@ check_unique(struct cfg_ctx *c, const struct cg_config *cfg, size_t i)
     cfg_pop(c, mark);
 }
 
+/* True when the listener binds a loopback address only. */
+static bool
+loopback(const struct cg_listener_cfg *l)
+{
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&l->addr;
+    if (l->addr.ss_family == AF_INET)
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    return l->addr.ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+}
+
+/* True when every virtual host of l requires a verified certificate. */
+static bool
+all_required(const struct cg_listener_cfg *l)
+{
+    bool ok = l->client_auth.mode == CG_AUTH_REQUIRED;
+    for (size_t i = 0; i < l->n_certs; i++) {
+        if (l->certs[i].has_client_auth)
+            ok &= l->certs[i].client_auth.mode == CG_AUTH_REQUIRED;
+    }
+    return ok;
+}
+
+/* builtin:metrics shows certificate identities and CRL state: only to
+ * a verified certificate, or on a loopback listener. */
+static void
+check_metrics_routes(struct cfg_ctx *c, const struct cg_listener_cfg *l,
+                     size_t i)
+{
+    if (loopback(l) || all_required(l))
+        return;
+    for (size_t j = 0; j < l->n_routes; j++) {
+        const struct cg_route_cfg *r = &l->routes[j];
+        if (r->upstream.scheme != CG_UP_METRICS ||
+            !ident_policy_is_open(&r->allow))
+            continue;
+        size_t mark = cfg_push_key(c, "listeners");
+        cfg_push_index(c, i);
+        cfg_push_key(c, "routes");
+        cfg_push_index(c, j);
+        cfg_error_at(c, "upstream",
+                     "builtin:metrics would be open to clients without a "
+                     "verified certificate: set require_verified or allow "
+                     "on this route, client_auth mode required on the "
+                     "listener, or listen on a loopback address");
+        cfg_pop(c, mark);
+    }
+}
+
 /* Unique listener names and addresses; listeners inherit the global
  * timeouts and limits they leave unset (the one merge step). */
 static void
@@ -708,6 +763,7 @@ config_post(struct cfg_ctx *c, json_t *obj, void *base)
         opt_merge(&timeouts, &l->timeouts, &cfg->timeouts);
         opt_merge(&limits, &l->limits, &cfg->limits);
         check_unique(c, cfg, i);
+        check_metrics_routes(c, l, i);
     }
 }
 
@@ -730,6 +786,16 @@ static const struct opt logging_opts[] = {
     {.key = "access", .type = OPT_BOOL, .off = CFG_OFF(access_log), .def = 1},
 };
 TABLE(logging, NULL);
+
+static const struct opt metrics_opts[] = {
+    {.key = "max_identities",
+     .type = OPT_SIZE,
+     .off = CFG_OFF(metrics_max_identities),
+     .def = 10000,
+     .min = 0,
+     .max = 1000000},
+};
+TABLE(metrics, NULL);
 
 static const struct opt config_opts[] = {
     {.key = "data_dir",
@@ -757,6 +823,8 @@ static const struct opt config_opts[] = {
      .type = OPT_OBJECT,
      .off = CFG_OFF(limits),
      .sub = &limits},
+    /* metrics keys live in struct cg_config itself. */
+    {.key = "metrics", .type = OPT_OBJECT, .off = 0, .sub = &metrics},
     /* Before listeners: client_auth looks trust sets up. */
     {.key = "trust",
      .type = OPT_CUSTOM,

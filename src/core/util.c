@@ -23,9 +23,8 @@ cg_str_ieq(const char *a, size_t alen, const char *b, size_t blen)
     return true;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t len)
+size_t
+cg_utf8_seq(const unsigned char *s, size_t len)
 {
     unsigned c = s[0];
     size_t n;
@@ -63,7 +62,7 @@ cg_utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        size_t n = utf8_seq(p + i, len - i);
+        size_t n = cg_utf8_seq(p + i, len - i);
         if (n == 0)
             return false;
         i += n;
@@ -89,7 +88,7 @@ cg_json_escape(struct cg_buf *out, const char *s, size_t len)
             cg_buf_putc(out, (char)c);
             i++;
         } else {
-            size_t n = utf8_seq(p + i, len - i);
+            size_t n = cg_utf8_seq(p + i, len - i);
             if (n == 0) {
                 cg_buf_puts(out, "\\ufffd");
                 i++;

@@ -23,6 +23,8 @@ void cg_urlencode(struct cg_buf *out, const char *s, size_t len);
 bool cg_has_ctl(const char *s, size_t len);
 /* True when s is valid UTF-8 (no overlongs, no surrogates). */
 bool cg_utf8_valid(const char *s, size_t len);
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+size_t cg_utf8_seq(const unsigned char *s, size_t len);
 struct sockaddr_storage;
 /* Writes the numeric address of ss (IPv4 or IPv6, no port) into out. */
 void cg_addr_text(const struct sockaddr_storage *ss, char *out, size_t n);

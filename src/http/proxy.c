@@ -22,11 +22,12 @@ static void pc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 void
 proxy_env_init(struct proxy_env *env, struct ev_loop *loop, int worker,
-               void (*snap_release)(void *snap))
+               struct metrics_worker *mw, void (*snap_release)(void *snap))
 {
     memset(env, 0, sizeof(*env));
     env->loop = loop;
     env->worker = worker;
+    env->mw = mw;
     env->snap_release = snap_release;
     env->pool = pool_new();
 }
@@ -54,6 +55,7 @@ pc_free(struct proxy_conn *pc)
     if (pc->next)
         pc->next->prev = pc->prev;
     env->n_conns--;
+    metrics_add(pc->mblk, MC_CLOSED, 1);
     env->snap_release(pc->snap);
     pc->magic = 0;
     free(pc);
@@ -97,6 +99,8 @@ proxy_accept(struct proxy_env *env, int fd, const struct sockaddr_storage *peer,
     pc->snap = snap;
     pc->tlsl = tls;
     pc->site = site;
+    pc->mblk = metrics_block(env->mw, site->mbase);
+    metrics_add(pc->mblk, MC_ACCEPTED, 1);
     pc->id = ((uint64_t)(env->worker + 1) << 40) | ++env->next_id;
     cg_addr_text(peer, pc->peer, sizeof(pc->peer));
     int one = 1;
@@ -154,9 +158,11 @@ do_handshake(struct proxy_conn *pc)
     }
     if (rc != 0) {
         tls_conn_log_failure(pc->s.tls, pc->site->cfg->name, pc->peer);
+        metrics_tls_done(pc->mblk, pc->s.tls, false);
         pc_close(pc);
         return false;
     }
+    metrics_tls_done(pc->mblk, pc->s.tls, true);
     pc->req =
         http_parser_new(true, pc->site->cfg->limits.header_bytes,
                         pc->site->cfg->limits.header_count, req_body_sink, pc);
@@ -314,8 +320,8 @@ on_request_head(struct proxy_conn *pc)
         resp_refuse(pc, 403, why);
         return;
     }
-    if (pc->route->cfg->upstream.scheme == CG_UP_ECHO) {
-        pc->local = true; /* the body is read and dropped, then resp_echo */
+    if (CG_UP_LOCAL(pc->route->cfg->upstream.scheme)) {
+        pc->local = true; /* the body is read and dropped, then resp_local */
         pc->state = PC_BODY;
         return;
     }
@@ -368,7 +374,7 @@ process_client(struct proxy_conn *pc)
             if (pc->up != NULL)
                 up_arm_read_timer(pc->up, true);
             if (pc->local)
-                resp_echo(pc);
+                resp_local(pc);
         } else {
             const char *reason;
             int status = http_parser_error(pc->req, &reason);
@@ -720,6 +726,7 @@ pc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     switch (pc->state) {
     case PC_HANDSHAKE:
         cg_log(CG_LOG_INFO, pc->id, "handshake timed out (peer %s)", pc->peer);
+        metrics_add(pc->mblk, MC_HS_FAILED + METRICS_R_timeout, 1);
         pc_close(pc);
         break;
     case PC_HEAD:
@@ -790,6 +797,7 @@ proxy_revalidate(struct proxy_env *env,
         if (now == NULL || tls_conn_recheck(pc->s.tls, now, &reason))
             continue;
         log_revoked_close(pc, reason);
+        metrics_add(pc->mblk, MC_RECHECK_CLOSED + metrics_reason(reason), 1);
         if (pc->state == PC_BODY) {
             pc->close_after = true; /* after the request in flight */
             continue;

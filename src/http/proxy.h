@@ -15,6 +15,7 @@
 #include "tls/tls.h"
 
 struct ev_loop;
+struct metrics_worker;
 struct proxy_conn;
 struct upstream_pool;
 
@@ -27,11 +28,13 @@ struct proxy_env {
     size_t n_conns;
     struct upstream_pool *pool;
     bool draining;
+    struct metrics_worker *mw; /* this worker's counters */
     /* Releases the snapshot reference a connection holds. */
     void (*snap_release)(void *snap);
 };
 
 void proxy_env_init(struct proxy_env *env, struct ev_loop *loop, int worker,
+                    struct metrics_worker *mw,
                     void (*snap_release)(void *snap));
 /* Closes every connection and pooled upstream connection. */
 void proxy_env_cleanup(struct proxy_env *env);

@@ -6,6 +6,7 @@
 #include <ev.h>
 #include <stdlib.h>
 
+#include "admin/metrics.h"
 #include "core/buf.h"
 #include "http/parse.h"
 #include "http/proxy.h"
@@ -68,6 +69,7 @@ struct proxy_conn {
     struct tls_listener *tlsl;
     const struct http_site *site;
     uint64_t id;
+    metrics_ctr_t *mblk; /* the listener's counters in this worker */
     struct stream s;
     char peer[INET6_ADDRSTRLEN + 1];
     ev_io io;
@@ -89,7 +91,7 @@ struct proxy_conn {
     bool head_started, req_done, req_chunked, resp_started, resp_chunked;
     bool resp_done, interim, close_after, client_keepalive, is_head;
     bool upgrade_req, want_tunnel, retried, json_errors, http10;
-    bool local; /* answered by certgate (builtin:echo), no upstream */
+    bool local; /* answered by certgate (builtin:*, respond) */
     const char *refusal;
 };
 
@@ -117,9 +119,12 @@ void up_arm_read_timer(struct upconn *up, bool on);
 void resp_forward_head(struct proxy_conn *pc);
 void resp_write_head(struct proxy_conn *pc, const struct http_msg *m);
 void resp_refuse(struct proxy_conn *pc, int status, const char *reason);
+/* Counts the exchange (metrics) and writes its access log line; once per
+ * exchange. */
 void resp_access_log(struct proxy_conn *pc);
-/* Answers a builtin:echo route once the request is read. */
-void resp_echo(struct proxy_conn *pc);
+/* Answers a route certgate serves itself (builtin:echo,
+ * builtin:metrics, respond) once the request is read. */
+void resp_local(struct proxy_conn *pc);
 void resp_body_sink(void *arg, const char *p, size_t n);
 void req_body_sink(void *arg, const char *p, size_t n);
 

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -110,8 +111,41 @@ identity_json(void *arg, const char *name, const char *value, size_t len)
     cg_buf_putc(b, '"');
 }
 
-void
-resp_echo(struct proxy_conn *pc)
+static const char *status_text(int status);
+
+/* Writes certgate's own whole answer and ends the exchange; no_store
+ * adds Cache-Control: no-store (generated pages). */
+static void
+local_answer(struct proxy_conn *pc, int status, const char *ctype,
+             bool no_store, const struct cg_respond_cfg *extra,
+             const char *body, size_t len)
+{
+    bool close = pc->close_after || pc->env->draining || !pc->client_keepalive;
+    bool bodiless = status == 204 || status == 304;
+    pc->close_after = close;
+    cg_buf_printf(&pc->out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    if (!bodiless)
+        cg_buf_printf(&pc->out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                      ctype, len);
+    if (no_store)
+        cg_buf_puts(&pc->out, "Cache-Control: no-store\r\n");
+    for (size_t i = 0; extra != NULL && i < extra->n_headers; i++)
+        cg_buf_printf(&pc->out, "%s: %s\r\n", extra->headers[i].name,
+                      extra->headers[i].value);
+    cg_buf_printf(&pc->out, "Connection: %s\r\n\r\n",
+                  close ? "close" : "keep-alive");
+    if (!pc->is_head && !bodiless) {
+        cg_buf_append(&pc->out, body, len);
+        pc->bytes_out = len;
+    }
+    pc->status = status;
+    pc->resp_started = pc->resp_done = true;
+    finish_exchange(pc, false);
+}
+
+/* builtin:echo: the identity headers the route would send, as JSON. */
+static void
+answer_echo(struct proxy_conn *pc)
 {
     struct cg_buf body;
     cg_buf_init(&body);
@@ -121,21 +155,39 @@ resp_echo(struct proxy_conn *pc)
     cg_buf_puts(&body, "\",\n  \"identity\": {");
     identity_each(pc, identity_json, &body);
     cg_buf_puts(&body, "\n  }\n}\n");
-    bool close = pc->close_after || pc->env->draining || !pc->client_keepalive;
-    pc->close_after = close;
-    cg_buf_printf(&pc->out,
-                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                  "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-                  "Connection: %s\r\n\r\n",
-                  cg_buf_pending(&body), close ? "close" : "keep-alive");
-    if (!pc->is_head) {
-        cg_buf_append(&pc->out, cg_buf_head(&body), cg_buf_pending(&body));
-        pc->bytes_out = cg_buf_pending(&body);
-    }
+    local_answer(pc, 200, "application/json", true, NULL, cg_buf_head(&body),
+                 cg_buf_pending(&body));
     cg_buf_cleanup(&body);
-    pc->status = 200;
-    pc->resp_started = pc->resp_done = true;
-    finish_exchange(pc, false);
+}
+
+/* builtin:metrics: the Prometheus exposition. */
+static void
+answer_metrics(struct proxy_conn *pc)
+{
+    struct cg_buf body;
+    cg_buf_init(&body);
+    metrics_render(metrics_of(pc->env->mw), (int64_t)time(NULL), &body);
+    local_answer(pc, 200, METRICS_CONTENT_TYPE, true, NULL, cg_buf_head(&body),
+                 cg_buf_pending(&body));
+    cg_buf_cleanup(&body);
+}
+
+void
+resp_local(struct proxy_conn *pc)
+{
+    const struct cg_route_cfg *rc = pc->route->cfg;
+    switch (rc->upstream.scheme) {
+    case CG_UP_METRICS:
+        answer_metrics(pc);
+        break;
+    case CG_UP_RESPOND:
+        local_answer(pc, rc->respond.status, rc->respond.content_type, false,
+                     &rc->respond, rc->respond.body, rc->respond.body_len);
+        break;
+    default:
+        answer_echo(pc);
+        break;
+    }
 }
 
 void
@@ -293,6 +345,34 @@ static const char *
 status_text(int status)
 {
     switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 401:
+        return "Unauthorized";
+    case 410:
+        return "Gone";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
     case 400:
         return "Bad Request";
     case 403:
@@ -322,7 +402,7 @@ status_text(int status)
     case 505:
         return "HTTP Version Not Supported";
     default:
-        return "Error";
+        return status < 300 ? "OK" : status < 400 ? "Redirect" : "Error";
     }
 }
 
@@ -353,6 +433,9 @@ resp_refuse(struct proxy_conn *pc, int status, const char *reason)
     }
     pc->refusal = reason;
     pc->status = status;
+    int ue = metrics_upstream_error(reason);
+    if (ue >= 0)
+        metrics_add(pc->mblk, MC_UPSTREAM_ERR + (unsigned)ue, 1);
     if (pc->resp_started) {
         /* the head went out already: all we can do is cut the stream */
         resp_access_log(pc);
@@ -386,6 +469,10 @@ resp_refuse(struct proxy_conn *pc, int status, const char *reason)
 void
 resp_access_log(struct proxy_conn *pc)
 {
+    metrics_http(pc->mblk,
+                 pc->route ? metrics_block(pc->env->mw, pc->route->mbase)
+                           : NULL,
+                 pc->status);
     if (!pc->site->access_log || !cg_log_enabled(CG_LOG_INFO))
         return;
     const struct cg_verdict *v = tls_conn_verdict(pc->s.tls);

@@ -44,7 +44,7 @@ route_build(struct http_route *r, const struct cg_route_cfg *rc, size_t li,
     snprintf(jp, sizeof(jp), "listeners[%zu].routes[%zu]", li, ri);
     r->cfg = rc;
     r->index = ri;
-    if (rc->upstream.scheme == CG_UP_ECHO)
+    if (CG_UP_LOCAL(rc->upstream.scheme))
         return 0; /* answered by certgate itself */
     if (http_upstream_resolve(&rc->upstream, &r->addr, &r->addrlen, err) != 0) {
         snprintf(line, sizeof(line), "%s.upstream: %s", jp, err);

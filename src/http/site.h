@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "config/config.h"
@@ -23,6 +24,7 @@ struct http_route {
     char *pool_key;             /* upstream connections are shared by
                                    routes with the same key */
     char *host_header;          /* Host sent when none was given */
+    uint32_t mbase;             /* metrics block (snapshot_metrics) */
 };
 
 struct http_site {
@@ -32,6 +34,7 @@ struct http_site {
     size_t n_routes;
     struct http_strip_set *strip;
     bool access_log;
+    uint32_t mbase; /* metrics block of the listener */
 };
 
 /* Resolves an upstream address once, at build time (never per request):

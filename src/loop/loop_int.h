@@ -46,8 +46,10 @@ struct worker {
     struct relay_env renv; /* mqtt and tcp listeners */
 };
 
-/* Starts worker w's thread with initial snapshot and fds (consumed). */
-int worker_start(struct worker *w, int idx, struct cg_snapshot *snap, int *fds);
+/* Starts worker w's thread with initial snapshot and fds (consumed);
+ * mw: its metrics block handle (borrowed). */
+int worker_start(struct worker *w, int idx, struct cg_snapshot *snap, int *fds,
+                 struct metrics_worker *mw);
 /* Hands w a new snapshot and fds (consumed); applied asynchronously. */
 void worker_publish(struct worker *w, struct cg_snapshot *snap, int *fds);
 /* Asks w to drain and stop; then join with worker_join. */

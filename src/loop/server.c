@@ -50,6 +50,7 @@ struct server {
     int64_t rev_seq;     /* store revocation sequence built in */
     ev_timer watch;
     ev_timer stale; /* each minute: CRLs past nextUpdate are logged */
+    struct metrics *metrics;
 };
 
 static void
@@ -376,6 +377,8 @@ publish(struct server *sv, struct cg_snapshot *snap, struct cg_strlist *errors)
         snapshot_unref(snap);
         return CG_EIO;
     }
+    /* blocks exist before a worker can see the snapshot naming them */
+    snapshot_metrics(snap, sv->metrics);
     /* sockets of removed listeners are closed by the workers */
     socks_free(sv->socks, sv->n_socks);
     sv->socks = ns;
@@ -389,6 +392,18 @@ publish(struct server *sv, struct cg_snapshot *snap, struct cg_strlist *errors)
     sv->snap = snap;
     sv->generation++;
     return 0;
+}
+
+/* Exposes the metrics of the snapshot now serving. */
+static void
+metrics_sync(struct server *sv)
+{
+    struct cg_snapshot *s = sv->snap;
+    metrics_publish(sv->metrics, s->moffs, s->n_moffs);
+    metrics_set_max_identities(sv->metrics, s->cfg->metrics_max_identities);
+    metrics_set_generation(sv->metrics, sv->generation,
+                           sv->rev_seq < 0 ? 0 : sv->rev_seq);
+    snapshot_metrics_crls(s, sv->metrics);
 }
 
 /*
@@ -410,6 +425,7 @@ rebuild(struct server *sv, bool from_file, const char *event)
                                    sv->generation + 1, &snap, &errors);
     if (rc == 0)
         rc = publish(sv, snap, &errors);
+    metrics_count_reload(sv->metrics, !from_file, rc == 0, (int64_t)time(NULL));
     if (rc != 0) {
         log_reload_failed(&errors, "still serving the previous "
                                    "configuration");
@@ -424,6 +440,7 @@ rebuild(struct server *sv, bool from_file, const char *event)
         seq = watch_seq(sv);
     }
     sv->rev_seq = seq;
+    metrics_sync(sv);
     apply_log(sv, sv->snap->cfg);
     if (sv->snap->cfg->workers != 0 && sv->snap->cfg->workers != sv->nworkers)
         cg_log(CG_LOG_WARN, 0,
@@ -542,6 +559,7 @@ shutdown_all(struct server *sv, struct ev_loop *loop)
     if (sv->snap->cfg->pid_file != NULL)
         unlink(sv->snap->cfg->pid_file);
     snapshot_unref(sv->snap);
+    metrics_free(sv->metrics);
     ev_signal_stop(loop, &sv->sighup);
     ev_signal_stop(loop, &sv->sigterm);
     ev_signal_stop(loop, &sv->sigint);
@@ -594,6 +612,9 @@ server_run(const char *config_path)
         return 1;
     }
     sv.n_socks = sv.snap->cfg->n_listeners;
+    sv.metrics = metrics_new(sv.nworkers);
+    snapshot_metrics(sv.snap, sv.metrics);
+    metrics_sync(&sv);
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     sv.workers = xcalloc((size_t)sv.nworkers, sizeof(*sv.workers));
     /* workers inherit a mask without the signals the main thread handles */
@@ -606,7 +627,8 @@ server_run(const char *config_path)
     for (int i = 0; i < sv.nworkers; i++) {
         snapshot_ref(sv.snap);
         if (worker_start(&sv.workers[i], i, sv.snap,
-                         fds_for_worker(sv.socks, sv.n_socks, i)) != 0) {
+                         fds_for_worker(sv.socks, sv.n_socks, i),
+                         metrics_worker(sv.metrics, i)) != 0) {
             cg_log(CG_LOG_ERROR, 0, "cannot start worker %d", i);
             return 1;
         }

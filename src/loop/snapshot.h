@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "admin/metrics.h"
 #include "config/config.h"
 #include "http/site.h"
 #include "relay/relay.h"
@@ -26,6 +27,8 @@ struct cg_snapshot {
     struct cg_config *cfg;
     struct tls_trusts *trusts; /* shared by the listeners' TLS contexts */
     struct snap_listener *l;   /* one per cfg->listeners[i] */
+    uint32_t *moffs;           /* metrics blocks of listeners and routes */
+    size_t n_moffs;
 };
 
 /*
@@ -36,6 +39,14 @@ struct cg_snapshot {
 int snapshot_build(struct cg_config *cfg, const unsigned char *master,
                    uint64_t generation, struct cg_snapshot **out,
                    struct cg_strlist *errors);
+/*
+ * Registers the metrics blocks of s's listeners and routes in m (main
+ * thread, before s is published): sets the sites' block offsets and
+ * s->moffs, the blocks to expose once s serves.
+ */
+void snapshot_metrics(struct cg_snapshot *s, struct metrics *m);
+/* The CRL facts of s's trust sets for metrics_set_crls (main thread). */
+void snapshot_metrics_crls(const struct cg_snapshot *s, struct metrics *m);
 void snapshot_ref(struct cg_snapshot *s);
 /* Drops one reference (void * so it can serve as a callback). */
 void snapshot_unref(void *s);

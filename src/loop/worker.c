@@ -181,7 +181,8 @@ worker_main(void *arg)
 }
 
 int
-worker_start(struct worker *w, int idx, struct cg_snapshot *snap, int *fds)
+worker_start(struct worker *w, int idx, struct cg_snapshot *snap, int *fds,
+             struct metrics_worker *mw)
 {
     memset(w, 0, sizeof(*w));
     w->magic = WORKER_MAGIC;
@@ -195,8 +196,8 @@ worker_start(struct worker *w, int idx, struct cg_snapshot *snap, int *fds)
     ev_async_start(w->loop, &w->wake);
     ev_init(&w->drain_check, drain_check_cb);
     ev_init(&w->drain_timer, drain_timeout_cb);
-    proxy_env_init(&w->env, w->loop, idx, snapshot_unref);
-    relay_env_init(&w->renv, w->loop, idx, snapshot_unref);
+    proxy_env_init(&w->env, w->loop, idx, mw, snapshot_unref);
+    relay_env_init(&w->renv, w->loop, idx, mw, snapshot_unref);
     apply(w, snap, fds);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
         return CG_EIO;

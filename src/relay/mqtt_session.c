@@ -44,6 +44,7 @@ mqtt_refuse(struct relay_conn *rc, enum mqtt_refusal why, int code,
         cg_logrec_str(&r, "sha256", id->sha256);
     }
     cg_logrec_end(&r);
+    metrics_mqtt(rc->mblk, (int)why, rc->level, code >= 0);
     cg_buf_reset(&rc->in);
     if (code < 0) {
         relay_close(rc, mqtt_refusal_name(why));
@@ -196,6 +197,7 @@ accept_connect(struct relay_conn *rc, struct decision *d, size_t used)
     }
     cg_buf_append(&rc->to_up, cg_buf_head(&rc->in) + used,
                   cg_buf_pending(&rc->in) - used);
+    metrics_mqtt(rc->mblk, MQTT_REFUSE_NONE, rc->level, true);
     relay_log_open(rc, d->c.has_username ? (const char *)d->c.username.p : NULL,
                    d->c.username.len, (const char *)d->c.client_id.p,
                    d->c.client_id.len);

@@ -24,11 +24,12 @@ static void conn_run(struct relay_conn *rc);
 
 void
 relay_env_init(struct relay_env *env, struct ev_loop *loop, int worker,
-               void (*snap_release)(void *snap))
+               struct metrics_worker *mw, void (*snap_release)(void *snap))
 {
     memset(env, 0, sizeof(*env));
     env->loop = loop;
     env->worker = worker;
+    env->mw = mw;
     env->snap_release = snap_release;
 }
 
@@ -70,6 +71,8 @@ rc_free(struct relay_conn *rc)
     if (rc->next)
         rc->next->prev = rc->prev;
     env->n_conns--;
+    metrics_add(rc->mblk, MC_CLOSED, 1);
+    metrics_identity_close(rc->mident);
     env->snap_release(rc->snap);
     rc->magic = 0;
     free(rc);
@@ -130,6 +133,8 @@ relay_accept(struct relay_env *env, int fd, const struct sockaddr_storage *peer,
     rc->snap = snap;
     rc->tlsl = tls;
     rc->site = site;
+    rc->mblk = metrics_block(env->mw, site->mbase);
+    metrics_add(rc->mblk, MC_ACCEPTED, 1);
     rc->level = -1;
     rc->t_start = cg_now_ms();
     rc->id =
@@ -160,6 +165,28 @@ relay_accept(struct relay_env *env, int fd, const struct sockaddr_storage *peer,
     conn_run(rc);
 }
 
+/* The per-identity series of an accepted session: mqtt the user name the
+ * broker sees, else the client id; tcp the verified certificate's CN. */
+static void
+count_identity(struct relay_conn *rc, const char *username, size_t ulen,
+               const char *clientid, size_t clen)
+{
+    const struct cg_identity *id = tls_conn_identity(rc->s.tls);
+    const char *v = NULL;
+    size_t len = 0;
+    if (rc->site->cfg->kind == CG_KIND_MQTT) {
+        v = username != NULL && ulen > 0 ? username : clientid;
+        len = username != NULL && ulen > 0 ? ulen : clen;
+    } else if (id != NULL && id->cn != NULL) {
+        v = id->cn;
+        len = strlen(id->cn);
+    }
+    rc->mident =
+        metrics_identity_open(metrics_of(rc->env->mw), rc->site->mbase, v, len);
+    if (rc->site->cfg->kind == CG_KIND_TCP)
+        metrics_add(rc->mblk, MC_TCP_SESSIONS, 1);
+}
+
 void
 relay_log_open(struct relay_conn *rc, const char *username, size_t ulen,
                const char *clientid, size_t clen)
@@ -168,6 +195,7 @@ relay_log_open(struct relay_conn *rc, const char *username, size_t ulen,
     const struct cg_identity *id = tls_conn_identity_raw(rc->s.tls);
     struct cg_logrec r;
     rc->opened = true;
+    count_identity(rc, username, ulen, clientid, clen);
     cg_logrec_begin(&r, CG_LOG_INFO, "relay_open");
     cg_logrec_int(&r, "conn", (int64_t)rc->id);
     cg_logrec_str(&r, "listener", rc->site->cfg->name);
@@ -203,9 +231,11 @@ do_handshake(struct relay_conn *rc)
     }
     if (r != 0) {
         tls_conn_log_failure(rc->s.tls, rc->site->cfg->name, rc->peer);
+        metrics_tls_done(rc->mblk, rc->s.tls, false);
         relay_close(rc, "handshake_failed");
         return false;
     }
+    metrics_tls_done(rc->mblk, rc->s.tls, true);
     if (rc->site->cfg->kind == CG_KIND_MQTT) {
         rc->state = RC_CONNECT;
         set_timer(rc, rc->site->cfg->timeouts.header_ms);
@@ -511,6 +541,8 @@ rc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     };
     rc->busy++;
     cg_log(CG_LOG_INFO, rc->id, "%s (peer %s)", what[rc->state], rc->peer);
+    if (rc->state == RC_HANDSHAKE)
+        metrics_add(rc->mblk, MC_HS_FAILED + METRICS_R_timeout, 1);
     if (rc->state == RC_UPSTREAM)
         up_failed(rc, "connect timed out");
     else
@@ -568,6 +600,7 @@ relay_revalidate(struct relay_env *env,
         if (now == NULL || tls_conn_recheck(rc->s.tls, now, &why))
             continue;
         log_refused_now(rc, why);
+        metrics_add(rc->mblk, MC_RECHECK_CLOSED + metrics_reason(why), 1);
         relay_close(rc, "certificate_refused");
     }
 }

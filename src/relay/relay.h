@@ -16,6 +16,7 @@
 #include "tls/tls.h"
 
 struct ev_loop;
+struct metrics_worker;
 struct relay_conn;
 struct relay_site;
 
@@ -27,10 +28,12 @@ struct relay_env {
     struct relay_conn *conns; /* every open connection */
     size_t n_conns;
     bool draining;
+    struct metrics_worker *mw; /* this worker's counters */
     void (*snap_release)(void *snap);
 };
 
 void relay_env_init(struct relay_env *env, struct ev_loop *loop, int worker,
+                    struct metrics_worker *mw,
                     void (*snap_release)(void *snap));
 /* Closes every connection. */
 void relay_env_cleanup(struct relay_env *env);
@@ -42,6 +45,8 @@ void relay_env_cleanup(struct relay_env *env);
 int relay_site_new(const struct cg_config *cfg, size_t idx,
                    struct relay_site **out, struct cg_strlist *errors);
 void relay_site_free(struct relay_site *s);
+/* Sets the metrics block of the listener (snapshot_metrics). */
+void relay_site_set_metrics(struct relay_site *s, uint32_t offset);
 
 /* Takes over an accepted non-blocking socket: fd and the snapshot
  * reference snap are consumed; tls and site are borrowed from snap. */

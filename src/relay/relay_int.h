@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "admin/metrics.h"
 #include "core/buf.h"
 #include "http/stream.h"
 #include "mqtt/map.h"
@@ -45,6 +46,7 @@ struct relay_site {
     struct tls_jwt_keys *jwt;   /* auth.jwt keys, or NULL */
     enum mqtt_map_mode as_username, as_clientid;
     struct relay_store *store; /* auth.password, or NULL */
+    uint32_t mbase;            /* metrics block of the listener */
 };
 
 enum rc_state {
@@ -70,6 +72,8 @@ struct relay_conn {
     struct tls_listener *tlsl;
     const struct relay_site *site;
     uint64_t id;
+    metrics_ctr_t *mblk;             /* listener counters, this worker */
+    struct metrics_identity *mident; /* per-identity series, once open */
     char peer[INET6_ADDRSTRLEN + 1];
     struct sockaddr_storage peer_addr;
     struct stream s; /* client */

@@ -138,3 +138,9 @@ out:
     pthread_mutex_unlock(&rs->mu);
     return rc;
 }
+
+void
+relay_site_set_metrics(struct relay_site *s, uint32_t offset)
+{
+    s->mbase = offset;
+}

@@ -14,13 +14,9 @@
 #include "core/xmalloc.h"
 #include "tls/tls_int.h"
 
-static const char *const reasons[] = {
-    "no_cert",       "untrusted",      "expired",  "not_yet_valid",
-    "bad_eku",       "leaf_is_ca",     "bad_name", "multiple_cn",
-    "bad_signature", "chain_too_long", "revoked",  "invalid_ca",
-    "bad_host",      "weak_key",       "bad_cert", "invalid",
-    "stale_crl",
-};
+#define REASON_NAME(n) #n,
+static const char *const reasons[] = {TLS_REASONS(REASON_NAME)};
+#undef REASON_NAME
 
 const char *
 tls_reason_intern(const char *s, size_t len)
@@ -322,17 +318,23 @@ tls_conn_peer_algs(const struct tls_conn *c, char *sig, size_t sig_len,
         snprintf(key, key_len, "%s%d", pkey_name(id), EVP_PKEY_get_bits(k));
 }
 
+const char *
+tls_conn_failure_reason(const struct tls_conn *c)
+{
+    if (c->verdict.status == CG_VERIFY_FAILED)
+        return c->verdict.reason;
+    if (c->l != NULL && c->l->vh[c->vhost].mode == CG_AUTH_REQUIRED &&
+        strstr(tls_conn_error(c), "certificate") != NULL)
+        return "no_cert";
+    return "tls";
+}
+
 void
 tls_conn_log_failure(const struct tls_conn *c, const char *listener,
                      const char *peer)
 {
     const char *why = tls_conn_error(c);
-    const char *reason = "tls";
-    if (c->verdict.status == CG_VERIFY_FAILED)
-        reason = c->verdict.reason;
-    else if (c->l != NULL && c->l->vh[c->vhost].mode == CG_AUTH_REQUIRED &&
-             strstr(why, "certificate") != NULL)
-        reason = "no_cert";
+    const char *reason = tls_conn_failure_reason(c);
     struct cg_logrec r;
     cg_logrec_begin(&r, CG_LOG_INFO, "handshake_failed");
     cg_logrec_int(&r, "conn", (int64_t)c->id);

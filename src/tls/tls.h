@@ -23,6 +23,15 @@ void tls_global_init(void);
 /* Fills secret with TLS_MASTER_LEN random bytes (ticket key master). */
 int tls_master_generate(unsigned char *secret);
 
+/* certgate's stable reason codes for a refused certificate (logs,
+ * X-Client-Verify, metrics labels), as an X-macro. */
+#define TLS_REASONS(X)                                                         \
+    X(no_cert)                                                                 \
+    X(untrusted) X(expired) X(not_yet_valid) X(bad_eku) X(leaf_is_ca)          \
+        X(bad_name) X(multiple_cn) X(bad_signature) X(chain_too_long)          \
+            X(revoked) X(invalid_ca) X(bad_host) X(weak_key) X(bad_cert)       \
+                X(invalid) X(stale_crl)
+
 /* --- Trust sets ----------------------------------------------------- */
 
 struct tls_trust;
@@ -54,6 +63,22 @@ void tls_trusts_free(struct tls_trusts *t);
  * The gateway calls it each minute. Returns how many CRLs are stale. */
 size_t tls_trusts_warn_stale(const struct tls_trusts *ts,
                              const struct cg_config *cfg, int64_t now);
+
+/* One revocation source of a trust set (an issuer's CRL, or the built-in
+ * CA's revocations), for metrics. */
+struct tls_crl_info {
+    char *trust;         /* trust set name (owned) */
+    char *issuer;        /* issuer subject, one line (owned) */
+    size_t entries;      /* revoked serials */
+    bool has_next;       /* fed by a CRL with nextUpdate */
+    int64_t next_update; /* unix seconds (has_next) */
+    int64_t stale_after; /* nextUpdate + on_stale_crl grace (has_next) */
+};
+/* Every revocation source of ts (cfg: its config); *out owned, free with
+ * tls_crl_info_free. Returns the count. */
+size_t tls_trusts_crls(const struct tls_trusts *ts, const struct cg_config *cfg,
+                       struct tls_crl_info **out);
+void tls_crl_info_free(struct tls_crl_info *v, size_t n);
 
 enum tls_purpose {
     TLS_PURPOSE_CLIENT, /* client certificate: EKU clientAuth */
@@ -142,6 +167,10 @@ void tls_conn_free(struct tls_conn *c);
  * Client faults log at info. */
 void tls_conn_log_failure(const struct tls_conn *c, const char *listener,
                           const char *peer);
+/* The reason code of a refused or broken handshake: the verification
+ * reason, "no_cert" when a required certificate was not sent, else
+ * "tls" (static). */
+const char *tls_conn_failure_reason(const struct tls_conn *c);
 /* Last error for logs (static or owned by c). */
 const char *tls_conn_error(const struct tls_conn *c);
 

@@ -363,23 +363,51 @@ tls_trusts_find(const struct tls_trusts *ts, const char *name)
     return NULL;
 }
 
-/* Logs one stale CRL issuer; true when it is past nextUpdate. */
-static bool
-warn_issuer(const struct cg_trust_cfg *tc, const struct tls_revissuer_info *in,
-            int64_t now)
+/* Calls fn for each revocation source of ts with its nextUpdate
+ * (stale_after less the grace of on_stale_crl). */
+static void
+each_source(const struct tls_trusts *ts, const struct cg_config *cfg,
+            void (*fn)(void *arg, const struct cg_trust_cfg *tc,
+                       const struct tls_revissuer_info *in,
+                       int64_t next_update),
+            void *arg)
 {
-    if (in->source == NULL || in->stale_after == TLS_REV_NEVER)
-        return false;
-    int64_t grace = tc->stale_reject ? 0 : tc->stale_grace_ms / 1000;
-    int64_t next_update = in->stale_after - grace;
-    if (now < next_update)
-        return false;
+    for (size_t i = 0; ts != NULL && i < ts->n; i++) {
+        const struct cg_trust_cfg *tc = config_trust_find(cfg, ts->names[i]);
+        const struct tls_revindex *ix = ts->sets[i]->rev;
+        for (size_t j = 0;
+             tc != NULL && ix != NULL && j < tls_revindex_issuers(ix); j++) {
+            struct tls_revissuer_info in;
+            tls_revindex_issuer_info(ix, j, &in);
+            if (in.source == NULL)
+                continue;
+            int64_t grace = tc->stale_reject ? 0 : tc->stale_grace_ms / 1000;
+            fn(arg, tc, &in,
+               in.stale_after == TLS_REV_NEVER ? TLS_REV_NEVER
+                                               : in.stale_after - grace);
+        }
+    }
+}
+
+struct warn_state {
+    int64_t now;
+    size_t stale;
+};
+
+/* Logs one stale CRL issuer. */
+static void
+warn_issuer(void *arg, const struct cg_trust_cfg *tc,
+            const struct tls_revissuer_info *in, int64_t next_update)
+{
+    struct warn_state *ws = arg;
+    if (next_update == TLS_REV_NEVER || ws->now < next_update)
+        return;
     char issuer[256], nu[32], until[32];
     X509_NAME_oneline(X509_get_subject_name(in->ca), issuer, sizeof(issuer));
     cg_time_rfc3339(next_update, nu, sizeof(nu));
     cg_time_rfc3339(in->stale_after, until, sizeof(until));
     struct cg_logrec r;
-    bool refusing = now >= in->stale_after;
+    bool refusing = ws->now >= in->stale_after;
     cg_logrec_begin(&r, refusing ? CG_LOG_ERROR : CG_LOG_WARN, "stale_crl");
     cg_logrec_str(&r, "trust", tc->name);
     cg_logrec_str(&r, "issuer", issuer);
@@ -392,23 +420,56 @@ warn_issuer(const struct cg_trust_cfg *tc, const struct tls_revissuer_info *in,
                            : "CRL past nextUpdate: still used during "
                              "the on_stale_crl grace");
     cg_logrec_end(&r);
-    return true;
+    ws->stale++;
 }
 
 size_t
 tls_trusts_warn_stale(const struct tls_trusts *ts, const struct cg_config *cfg,
                       int64_t now)
 {
-    size_t stale = 0;
-    for (size_t i = 0; ts != NULL && i < ts->n; i++) {
-        const struct cg_trust_cfg *tc = config_trust_find(cfg, ts->names[i]);
-        const struct tls_revindex *ix = ts->sets[i]->rev;
-        for (size_t j = 0;
-             tc != NULL && ix != NULL && j < tls_revindex_issuers(ix); j++) {
-            struct tls_revissuer_info in;
-            tls_revindex_issuer_info(ix, j, &in);
-            stale += warn_issuer(tc, &in, now);
-        }
+    struct warn_state ws = {now, 0};
+    each_source(ts, cfg, warn_issuer, &ws);
+    return ws.stale;
+}
+
+struct crl_list {
+    struct tls_crl_info *v;
+    size_t n;
+};
+
+static void
+add_info(void *arg, const struct cg_trust_cfg *tc,
+         const struct tls_revissuer_info *in, int64_t next_update)
+{
+    struct crl_list *l = arg;
+    char issuer[256];
+    X509_NAME_oneline(X509_get_subject_name(in->ca), issuer, sizeof(issuer));
+    l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    bool has_next = next_update != TLS_REV_NEVER;
+    l->v[l->n++] = (struct tls_crl_info){xstrdup(tc->name),
+                                         xstrdup(issuer),
+                                         in->serials,
+                                         has_next,
+                                         has_next ? next_update : 0,
+                                         has_next ? in->stale_after : 0};
+}
+
+size_t
+tls_trusts_crls(const struct tls_trusts *ts, const struct cg_config *cfg,
+                struct tls_crl_info **out)
+{
+    struct crl_list l = {NULL, 0};
+    each_source(ts, cfg, add_info, &l);
+    *out = l.v;
+    return l.n;
+}
+
+void
+tls_crl_info_free(struct tls_crl_info *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].trust);
+        free(v[i].issuer);
     }
-    return stale;
+    free(v);
 }

@@ -427,7 +427,7 @@ test_required_and_empty(void **state)
                "listeners[0].certificates[0].cert: must not be empty",
                "listeners[0].certificates[1].cert: required",
                "listeners[0].certificates[1].key: required",
-               "listeners[0].routes[0].upstream: required");
+               "listeners[0].routes[0].upstream: required (or \"respond\")");
     EXPECT_ERR("{'trust':{'staff':{},'x':{'ca_files':[]}}}",
                "trust.staff.ca_files: required unless builtin_ca is true",
                "trust.x.ca_files: must not be empty");
@@ -605,10 +605,10 @@ test_upstream_errors(void **state)
     UPSTREAM_ERR("http://[::g]:80", "invalid IPv6 address");
     UPSTREAM_ERR("http://h h", "invalid host");
     UPSTREAM_ERR("127.0.0.1:8080", "expected http://host[:port], "
-                                   "https://host[:port], unix:/path or "
-                                   "builtin:echo");
-    UPSTREAM_ERR("builtin:static",
-                 "unknown built-in upstream (expected builtin:echo)");
+                                   "https://host[:port], unix:/path, "
+                                   "builtin:echo or builtin:metrics");
+    UPSTREAM_ERR("builtin:static", "unknown built-in upstream (expected "
+                                   "builtin:echo or builtin:metrics)");
     UPSTREAM_ERR("unix:", "missing socket path");
 }
 
@@ -1094,6 +1094,92 @@ test_load_file(void **state)
     free(path);
 }
 
+/* A route answering itself: "respond" instead of "upstream". */
+#define RESPOND_LST(rx)                                                        \
+    "{'listeners':[{'name':'web','kind':'https','listen':'127.0.0.1:8443',"    \
+    "" CERTS ",'routes':[{" rx "}]}]}"
+
+static void
+test_respond(void **state)
+{
+    (void)state;
+    struct cg_config *cfg = load_ok(RESPOND_LST(
+        "'respond':{'status':200,'body':'ok\\n','content_type':'text/plain',"
+        "'headers':{'X-Served-By':'certgate'}}"));
+    const struct cg_route_cfg *r = &cfg->listeners[0].routes[0];
+    assert_true(r->has_respond);
+    assert_int_equal(r->upstream.scheme, CG_UP_RESPOND);
+    assert_true(CG_UP_LOCAL(r->upstream.scheme));
+    assert_int_equal(r->respond.status, 200);
+    assert_int_equal(r->respond.body_len, 3);
+    assert_memory_equal(r->respond.body, "ok\n", 3);
+    assert_string_equal(r->respond.content_type, "text/plain");
+    assert_int_equal(r->respond.n_headers, 1);
+    assert_string_equal(r->respond.headers[0].name, "X-Served-By");
+    assert_string_equal(r->respond.headers[0].value, "certgate");
+    config_free(cfg);
+    cfg = load_ok(RESPOND_LST("'respond':{'status':204}"));
+    r = &cfg->listeners[0].routes[0];
+    assert_int_equal(r->respond.body_len, 0);
+    assert_string_equal(r->respond.content_type, "text/plain; charset=utf-8");
+    config_free(cfg);
+    cfg = load_ok(RESPOND_LST("'upstream':'builtin:metrics'"));
+    assert_int_equal(cfg->listeners[0].routes[0].upstream.scheme,
+                     CG_UP_METRICS);
+    assert_int_equal(cfg->metrics_max_identities, 10000);
+    config_free(cfg);
+}
+
+static void
+test_respond_errors(void **state)
+{
+    (void)state;
+    EXPECT_ERR(RESPOND_LST(UP ",'respond':{'status':200}"),
+               "listeners[0].routes[0].upstream: not allowed with "
+               "\"respond\" (the route answers itself)");
+    EXPECT_ERR(RESPOND_LST("'respond':{'status':304,'body':'x'}"),
+               "listeners[0].routes[0].respond.body: must be empty with "
+               "status 304");
+    EXPECT_ERR(RESPOND_LST("'respond':{'status':100}"),
+               "listeners[0].routes[0].respond.status: must be between 200 "
+               "and 599");
+    EXPECT_ERR(RESPOND_LST("'respond':[]"),
+               "listeners[0].routes[0].respond: expected object (status, "
+               "body, content_type, headers)");
+    EXPECT_ERR(RESPOND_LST("'respond':{'status':200,'headers':{'Host':'x',"
+                           "'Cache-Control':'max-age=1','X-E':''}}"),
+               "listeners[0].routes[0].respond.headers.Host: header "
+               "\"Host\" cannot be used here",
+               "listeners[0].routes[0].respond.headers.Cache-Control: header "
+               "\"Cache-Control\" is set by certgate (use content_type)",
+               "listeners[0].routes[0].respond.headers.X-E: must not be empty");
+    EXPECT_ERR(RESPOND_LST("'respond':{'status':200},'upstream_tls':{}"),
+               "listeners[0].routes[0].upstream_tls: not allowed with "
+               "\"respond\" (the route answers itself)");
+}
+
+static void
+test_metrics_exposure(void **state)
+{
+    (void)state;
+    EXPECT_ERR("{" TRUST "'listeners':[{'name':'web','kind':'https',"
+               "'listen':'0.0.0.0:8443'," CERTS ",'client_auth':{'enabled':"
+               "true,'mode':'optional','trust':'staff'},'routes':[{'path':"
+               "'/metrics','upstream':'builtin:metrics'}]}]}",
+               "listeners[0].routes[0].upstream: builtin:metrics would be "
+               "open to clients without a verified certificate: set "
+               "require_verified or allow on this route, client_auth mode "
+               "required on the listener, or listen on a loopback address");
+    struct cg_config *cfg = load_ok(
+        "{'metrics':{'max_identities':0},'listeners':[{'name':'web','kind':"
+        "'https','listen':'[::1]:8443'," CERTS ",'routes':[{'upstream':"
+        "'builtin:metrics'}]}]}");
+    assert_int_equal(cfg->metrics_max_identities, 0);
+    config_free(cfg);
+    EXPECT_ERR("{'metrics':{'max_identities':1000001}}",
+               "metrics.max_identities: must be between 0 and 1000000");
+}
+
 int
 main(void)
 {
@@ -1124,6 +1210,9 @@ main(void)
         cmocka_unit_test(test_inherit),
         cmocka_unit_test(test_parse_addr),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_respond),
+        cmocka_unit_test(test_respond_errors),
+        cmocka_unit_test(test_metrics_exposure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
