@@ -6,7 +6,7 @@ what=${1:-all}
 build_pkgs="build-essential cmake pkg-config libssl-dev libev-dev libjansson-dev
   libcmocka-dev node-llhttp libsqlite3-dev libsodium-dev libpq-dev"
 test_pkgs="curl openssl python3 python3-pytest python3-cryptography
-  python3-paho-mqtt clang libnss3-tools mosquitto mosquitto-clients"
+  python3-paho-mqtt clang libnss3-tools mosquitto mosquitto-clients haproxy"
 case "$what" in
   build) pkgs=$build_pkgs ;;
   test) pkgs=$test_pkgs ;;

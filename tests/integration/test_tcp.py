@@ -2,7 +2,10 @@
 upstream, with an optional PROXY v2 header whose TLVs carry the TLS facts
 and the certificate identity (decoded here as docs/tcp.md describes)."""
 
+import os
+import shutil
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -184,3 +187,145 @@ def test_tcp_upstream_down(cg, pki):
     s.sendall(b"x")
     assert read_until_close(s) == b""
     s.close()
+
+
+# ------------------------------------------------- interop: HAProxy
+
+HAPROXY = shutil.which("haproxy")
+
+# What HAProxy 2.6 makes of the header it accepted (docs/tcp.md, "Who
+# decodes what"): the addresses, and of the TLVs only AUTHORITY and
+# UNIQUE_ID (fc_pp_tlv(), for any type, came in 2.9).
+HAPROXY_ANSWER = ("src=%[src] src_port=%[src_port] dst=%[dst] "
+                  "dst_port=%[dst_port] rcvd=%[fc_rcvd_proxy] "
+                  "authority=%[fc_pp_authority] "
+                  "unique_id=%[fc_pp_unique_id]")
+
+HAPROXY_CFG = """\
+global
+    log stderr format raw local0 info
+
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+
+frontend pp
+    bind 127.0.0.1:{port} accept-proxy
+    log-format "pp {answer}"
+    http-request return status 200 content-type text/plain lf-string "{answer}"
+"""
+
+
+class Haproxy:
+    """HAProxy in the foreground (-db) behind certgate: a frontend that
+    accepts only connections starting with a PROXY header and answers
+    every request with what it decoded from it."""
+
+    def __init__(self, workdir):
+        os.makedirs(workdir, exist_ok=True)
+        self.port = cgtest.closed_port()
+        self.addr = "127.0.0.1:%d" % self.port
+        cfg = os.path.join(workdir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(HAPROXY_CFG.format(port=self.port, answer=HAPROXY_ANSWER))
+        self.log_path = os.path.join(workdir, "haproxy.log")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", cfg],
+                                     stdout=self._log, stderr=self._log)
+        cgtest.wait_for(self._up, 10, what="haproxy listening")
+
+    def _up(self):
+        assert self.proc.poll() is None, self.log()
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    if HAPROXY is None:
+        pytest.skip("haproxy not installed (scripts/deps.sh test)")
+    h = Haproxy(str(tmp_path / "haproxy"))
+    yield h
+    h.close()
+
+
+def decoded(port, pki, cert, sni="localhost"):
+    """One HTTP request through certgate to HAProxy; returns (HAProxy's
+    answer as a dict, the client's own source port)."""
+    s = tls_connect(port, pki, cert, server_name=sni)
+    sport = s.getsockname()[1]
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = read_until_close(s)
+    s.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), got
+    return dict(kv.split("=", 1) for kv in body.decode().split()), sport
+
+
+def test_proxy_v2_haproxy_decodes(cg, pki, haproxy):
+    # every identity field certgate has, crt and pem among them: a 0xE0
+    # TLV of some 2 KB that HAProxy must step over by its length
+    d = start(cg, pki, haproxy, proxy_protocol="v2",
+              proxy_identity=["cn", "dn", "issuer_dn", "email", "serial",
+                              "not_before", "not_after", "sha256", "md5",
+                              "crt", "pem", "verify"])
+    port = d.port("db")
+    got, sport = decoded(port, pki, pki.alice)
+    assert got == {"src": "127.0.0.1", "src_port": str(sport),
+                   "dst": "127.0.0.1", "dst_port": str(port), "rcvd": "1",
+                   "authority": "localhost", "unique_id": ""}
+    # a second connection: another source port, same decoding
+    got2, sport2 = decoded(port, pki, pki.bob)
+    assert sport2 != sport and got2["src_port"] == str(sport2)
+    cgtest.wait_for(lambda: haproxy.log().count("pp src=127.0.0.1") == 2,
+                    5, what="two HAProxy log lines")
+    assert "src_port=%d " % sport in haproxy.log()
+    rec = d.wait_log(lambda r: r.get("event") == "relay_close")
+    assert rec["bytes_down"] > 0
+
+
+def test_proxy_v2_haproxy_no_sni_no_certificate(cg, pki, haproxy):
+    # optional client auth, no certificate and no SNI: the header has no
+    # AUTHORITY TLV and no identity TLV, and HAProxy still takes it
+    d = start(cg, pki, haproxy, proxy_protocol="v2", mode="optional")
+    # Python sends no SNI for an IP address (the certificate has it)
+    s = tls_connect(d.port("db"), pki, None, server_name="127.0.0.1")
+    sport = s.getsockname()[1]
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = read_until_close(s)
+    s.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), got
+    fields_ = dict(kv.split("=", 1) for kv in body.decode().split())
+    assert fields_["src_port"] == str(sport)
+    assert fields_["authority"] == "" and fields_["rcvd"] == "1"
+
+
+def test_haproxy_refuses_without_header(cg, pki, haproxy):
+    # the control: the same listener without proxy_protocol, so HAProxy's
+    # accept-proxy finds the request where the header must be: it closes
+    # without an answer (the decoding above is HAProxy's, not a default)
+    d = start(cg, pki, haproxy)
+    s = tls_connect(d.port("db"), pki, pki.alice)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert read_until_close(s) == b""
+    s.close()
+    assert "pp src=" not in haproxy.log()
+    cgtest.wait_for(lambda: "does not look like a PROXY protocol header"
+                    in haproxy.log(), 5, what="HAProxy's refusal")
