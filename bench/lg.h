@@ -18,6 +18,7 @@
 #define LG_MAX_PIDS 8
 #define LG_MAX_CPUS 64
 #define LG_REQ_MAX 1024
+#define LG_MQTT_KEEPALIVE 600 /* seconds, in --mqtt CONNECTs */
 
 enum lg_mode {
     LG_FULL,      /* a new mTLS connection per request */
@@ -60,6 +61,8 @@ struct lg_opts {
     enum lg_mode mode;
     int tls; /* TLS1_2_VERSION or TLS1_3_VERSION */
     bool plain;
+    bool mqtt;    /* idle: an MQTT 3.1.1 CONNECT instead of a GET, CONNACK */
+    long id_base; /* --mqtt: client ids bench-<id_base + slot> */
     enum lg_verify verify;
     int conns;
     int parallel; /* idle: connections being opened at once */
@@ -119,7 +122,9 @@ struct lg_conn {
     double deadline; /* the current step must finish by then */
     double retry_at; /* a failed slot restarts at this time (0: not due) */
     unsigned long nconn;
-    bool reused; /* the handshake resumed a session */
+    bool reused;   /* the handshake resumed a session */
+    char mreq[64]; /* --mqtt: this slot's CONNECT */
+    size_t mreq_len;
 };
 
 enum lg_phase {
@@ -196,5 +201,11 @@ void lg_resp_init(struct lg_resp *r);
 /* Feeds n bytes; returns 0 while more is needed, 1 when the response is
  * complete, -1 on a malformed response. */
 int lg_resp_feed(struct lg_resp *r, const char *p, size_t n);
+/* Same for an MQTT CONNACK (3.1.1: 20 02 flags rc): status 200 when the
+ * return code is 0 (accepted), else 1000 + the return code. */
+int lg_connack_feed(struct lg_resp *r, const char *p, size_t n);
+/* Writes into buf (cap >= 64) an MQTT 3.1.1 CONNECT with clean session,
+ * keep-alive keepalive seconds and client id id; returns its length. */
+size_t lg_mqtt_connect(char *buf, size_t cap, const char *id, int keepalive);
 
 #endif

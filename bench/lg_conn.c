@@ -203,6 +203,13 @@ lg_conn_start(struct lg_conn *c)
         conn_fail(c, LG_ERR_CONNECT, err);
         return;
     }
+    if (g->o.mqtt && c->mreq_len == 0) {
+        char id[24];
+        snprintf(id, sizeof(id), "bench-%ld",
+                 g->o.id_base + (long)(c - g->conns));
+        c->mreq_len =
+            lg_mqtt_connect(c->mreq, sizeof(c->mreq), id, LG_MQTT_KEEPALIVE);
+    }
     c->st = LG_CS_WRITE;
     if (!g->o.plain) {
         conn_ssl(c);
@@ -248,12 +255,13 @@ static int
 step_write(struct lg_conn *c)
 {
     const struct lg *g = c->g;
+    const char *req = g->o.mqtt ? c->mreq : g->req;
+    size_t len = g->o.mqtt ? c->mreq_len : g->req_len;
     char err[ERRLEN];
 
-    while (c->woff < g->req_len) {
+    while (c->woff < len) {
         size_t n = 0;
-        enum io_res r =
-            io_write(c, g->req + c->woff, g->req_len - c->woff, &n, err);
+        enum io_res r = io_write(c, req + c->woff, len - c->woff, &n, err);
         if (r == IO_WAIT)
             return 0;
         if (r != IO_OK) {
@@ -288,9 +296,13 @@ step_read(struct lg_conn *c)
             conn_fail(c, LG_ERR_EOF, "server closed before the response end");
             return -1;
         }
-        int f = r == IO_EOF ? 1 : lg_resp_feed(&c->resp, buf, n);
+        int f = r == IO_EOF    ? 1
+                : c->g->o.mqtt ? lg_connack_feed(&c->resp, buf, n)
+                               : lg_resp_feed(&c->resp, buf, n);
         if (f < 0) {
-            conn_fail(c, LG_ERR_PARSE, "malformed HTTP response");
+            conn_fail(c, LG_ERR_PARSE,
+                      c->g->o.mqtt ? "not a CONNACK"
+                                   : "malformed HTTP response");
             return -1;
         }
         if (f == 1) {

@@ -196,3 +196,40 @@ lg_resp_feed(struct lg_resp *r, const char *p, size_t n)
     }
     return r->st == LG_RS_DONE ? 1 : 0;
 }
+
+int
+lg_connack_feed(struct lg_resp *r, const char *p, size_t n)
+{
+    size_t take = n < 4 - r->hlen ? n : 4 - r->hlen;
+
+    memcpy(r->head + r->hlen, p, take);
+    r->hlen += take;
+    if (take < n)
+        return -1; /* nothing may follow a CONNACK before we publish */
+    if (r->hlen < 4)
+        return 0;
+    if ((unsigned char)r->head[0] != 0x20 || r->head[1] != 0x02)
+        return -1;
+    r->status = r->head[3] == 0 ? 200 : 1000 + (unsigned char)r->head[3];
+    r->st = LG_RS_DONE;
+    return 1;
+}
+
+size_t
+lg_mqtt_connect(char *buf, size_t cap, const char *id, int keepalive)
+{
+    size_t idlen = strlen(id), n = 0;
+
+    if (idlen > 23 || cap < 14 + idlen)
+        abort();
+    buf[n++] = 0x10;
+    buf[n++] = (char)(10 + 2 + idlen);  /* variable header + payload */
+    memcpy(buf + n, "\0\4MQTT\4\2", 8); /* name, level 4, clean session */
+    n += 8;
+    buf[n++] = (char)((keepalive >> 8) & 0xff);
+    buf[n++] = (char)(keepalive & 0xff);
+    buf[n++] = 0;
+    buf[n++] = (char)idlen;
+    memcpy(buf + n, id, idlen);
+    return n + idlen;
+}

@@ -189,8 +189,17 @@ lg_request_done(struct lg *g, struct lg_conn *c)
     char err[64];
 
     if (c->resp.status != 200) {
-        snprintf(err, sizeof(err), "HTTP status %d", c->resp.status);
+        if (g->o.mqtt)
+            snprintf(err, sizeof(err), "CONNACK return code %d",
+                     c->resp.status - 1000);
+        else
+            snprintf(err, sizeof(err), "HTTP status %d", c->resp.status);
         lg_error(g, LG_ERR_STATUS, err);
+        if (g->o.mode == LG_IDLE) { /* refused: not held */
+            g->opening--;
+            lg_conn_close(c);
+            return;
+        }
     } else if (g->phase == LG_PH_MEASURE && g->o.mode != LG_IDLE) {
         record(g, c, lg_now());
     }
@@ -410,8 +419,9 @@ report(struct lg *g)
         printf("%s%.3f", i ? "," : "",
                t ? (double)(g->busy[1][i] - g->busy[0][i]) / (double)t : 0);
     }
-    printf("],\"errors_total\":%llu,\"error_kinds\":{",
-           (unsigned long long)s->err_total);
+    printf("],\"held_at_end\":%ld,\"errors_total\":%llu,"
+           "\"error_kinds\":{",
+           g->held, (unsigned long long)s->err_total);
     for (int k = 0; k < LG_ERR_COUNT; k++)
         printf("%s\"%s\":%llu", k ? "," : "", err_names[k],
                (unsigned long long)s->err_kind[k]);
@@ -427,7 +437,9 @@ usage(FILE *f)
                "  [--mode full|resume|keepalive|idle] [--tls 1.2|1.3]\n"
                "  [--conns N] [--duration S | --count N] [--warmup S]\n"
                "  [--path /] [--verify first|all|none] [--timeout S]\n"
-               "  [--parallel N] [--server-pid PID[,PID...]]\n");
+               "  [--parallel N] [--server-pid PID[,PID...]]\n"
+               "  [--mqtt [--mqtt-id-base N]] (idle mode: MQTT CONNECT with\n"
+               "  client id bench-<N + slot>, CONNACK 0, hold)\n");
 }
 
 /* Parses "1234,5678" into o->pids. */
@@ -497,6 +509,8 @@ static const struct opt_desc opt_table[] = {
     {"timeout", OPT_DBL, OFF(timeout)},
     {"parallel", OPT_INT, OFF(parallel)},
     {"plain", OPT_FLAG, OFF(plain)},
+    {"mqtt", OPT_FLAG, OFF(mqtt)},
+    {"mqtt-id-base", OPT_LONG, OFF(id_base)},
     {"server-pid", OPT_PIDS, 0},
     {"help", OPT_HELP, 0},
 };
@@ -584,6 +598,7 @@ opts_parse(struct lg_opts *o, int argc, char **argv)
     if (optind != argc || o->port <= 0 || o->port > 65535 || o->conns < 1 ||
         o->parallel < 1 || o->timeout <= 0 || o->warmup < 0 ||
         (o->plain && o->mode != LG_KEEPALIVE && o->mode != LG_FULL) ||
+        (o->mqtt && o->mode != LG_IDLE) || o->id_base < 0 ||
         (o->mode == LG_IDLE && o->duration <= 0)) {
         usage(stderr);
         exit(2);
@@ -656,6 +671,11 @@ raise_nofile(long need)
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if ((long)rl.rlim_cur < need) { /* above the hard limit: root only */
+        struct rlimit up = {(rlim_t)need, (rlim_t)need};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
     }
     if ((long)rl.rlim_cur < need)
         fprintf(stderr, "loadgen: open-file limit %ld < %ld needed\n",
