@@ -44,6 +44,9 @@ void cfg_pop(struct cfg_ctx *c, size_t mark);
 /* Returns v's string if it is a non-empty string without control bytes;
  * else reports the problem at the current path and returns NULL. */
 const char *cfg_get_str(struct cfg_ctx *c, const json_t *v);
+/* True when v is present and an object; reports "expected object" when
+ * it is present but something else. */
+bool cfg_get_object(struct cfg_ctx *c, const json_t *v);
 /* Returns an owned absolute path: p itself if absolute, else base/p;
  * "." components and repeated '/' are dropped ("..": kept as written). */
 char *cfg_path_resolve(const char *base, const char *p);

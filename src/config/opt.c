@@ -118,6 +118,14 @@ cfg_get_str(struct cfg_ctx *c, const json_t *v)
     return s;
 }
 
+bool
+cfg_get_object(struct cfg_ctx *c, const json_t *v)
+{
+    if (v != NULL && !json_is_object(v))
+        cfg_error(c, "expected object");
+    return v != NULL && json_is_object(v);
+}
+
 char *
 cfg_path_resolve(const char *base, const char *p)
 {

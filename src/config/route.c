@@ -367,10 +367,8 @@ cfg_parse_headers(struct cfg_ctx *c, const struct opt *o, json_t *v, void *base)
         r->n_headers = n;
         return;
     }
-    if (!json_is_object(v)) {
-        cfg_error(c, "expected object");
+    if (!cfg_get_object(c, v))
         return;
-    }
     /* An empty object is allowed: the route sends no identity headers. */
     r->headers = xcalloc(json_object_size(v), sizeof(*r->headers));
     const char *key;
@@ -438,12 +436,8 @@ parse_resp_headers(struct cfg_ctx *c, const struct opt *o, json_t *v,
 {
     struct cg_respond_cfg *r = base;
     (void)o;
-    if (v == NULL)
+    if (!cfg_get_object(c, v))
         return;
-    if (!json_is_object(v)) {
-        cfg_error(c, "expected object");
-        return;
-    }
     r->headers = xcalloc(json_object_size(v) + 1, sizeof(*r->headers));
     const char *key;
     json_t *e;

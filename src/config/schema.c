@@ -320,8 +320,8 @@ static const struct opt route_opts[] = {
      .off = ROUTE_OFF(path),
      .def_str = "/",
      .check = check_path},
-    /* Before upstream_tls: cfg_route_post needs the scheme. */
-    /* upstream or respond: cfg_route_post */
+    /* upstream or respond (cfg_route_post, which also needs the scheme
+       for upstream_tls) */
     {.key = "upstream",
      .type = OPT_CUSTOM,
      .parse = cfg_parse_upstream,

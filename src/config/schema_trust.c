@@ -67,12 +67,8 @@ cfg_parse_trusts(struct cfg_ctx *c, const struct opt *o, json_t *v, void *base)
 {
     struct cg_config *cfg = base;
     (void)o;
-    if (v == NULL)
+    if (!cfg_get_object(c, v))
         return;
-    if (!json_is_object(v)) {
-        cfg_error(c, "expected object");
-        return;
-    }
     cfg->trusts = xcalloc(json_object_size(v), sizeof(*cfg->trusts));
     const char *key;
     json_t *e;

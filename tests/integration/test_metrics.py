@@ -17,6 +17,7 @@ import cgtest
 from cgtest import config, curl, get, listener, refused, route, run_cli
 from mqtthelp import (Capture, connack, connect_packet, mqtt_listener,
                       read_until_close, tcp_listener, tls_connect)
+from test_tcp import Server
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.e+]+|NaN)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
@@ -300,46 +301,14 @@ def test_identity_escaping_and_cap(cg, pki, capture):
     assert val(m, "certgate_identities_max") == 2
 
 
-class Echo:
-    def __init__(self):
-        import socket
-        import threading
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        import threading
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,),
-                             daemon=True).start()
-
-    def _serve(self, c):
-        with c:
-            while True:
-                try:
-                    d = c.recv(65536)
-                except OSError:
-                    return
-                if not d:
-                    return
-                c.sendall(d)
-
-
 def test_tcp_sessions_and_identity(cg, pki):
-    e = Echo()
+    e = Server(False)  # echoes upper-cased
     d = cg.start(config(pki, [tcp_listener("db", pki, e.addr), admin(pki)]))
     for cert in (pki.alice, pki.carol):
         s = tls_connect(d.port("db"), pki, cert)
         s.sendall(b"ping")
         s.settimeout(5)
-        assert s.recv(4) == b"ping"
+        assert s.recv(4) == b"PING"
         s.close()
     assert refused(pki, d.port("db"), pki.other_signed) is not None
     m = wait_metric(pki, d, lambda m: val(
@@ -350,7 +319,7 @@ def test_tcp_sessions_and_identity(cg, pki):
                identity="carol") == 1
     assert val(m, "certgate_tls_handshake_failures_total", listener="db",
                reason="untrusted") == 1
-    e.sock.close()
+    e.close()
 
 
 # -- revocation, reload, CRLs ------------------------------------------------------
