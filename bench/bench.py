@@ -203,7 +203,8 @@ class Server:
 
 class Certgate(Server):
     """certgate serve: one listener, one worker, client_auth required.
-    It has no static responder: /static is proxied like /proxy."""
+    /static is answered by certgate itself (a "respond" route, like nginx's
+    return 200 and HAProxy's http-request return); the rest is proxied."""
 
     name = "certgate"
 
@@ -223,8 +224,12 @@ class Certgate(Server):
                                   "key": self.p("server.key")}],
                 "client_auth": {"enabled": True, "mode": "required",
                                 "trust": "bench"},
-                "routes": [{"path": "/",
-                            "upstream": "http://127.0.0.1:%d" % self.up}],
+                "routes": [
+                    {"path": "/static",
+                     "respond": {"status": 200, "body": "ok\n",
+                                 "content_type": "text/plain"}},
+                    {"path": "/",
+                     "upstream": "http://127.0.0.1:%d" % self.up}],
             }],
         }
         self.conf = os.path.join(self.dir, "certgate.json")
