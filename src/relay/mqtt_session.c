@@ -201,7 +201,7 @@ accept_connect(struct relay_conn *rc, struct decision *d, size_t used)
     relay_log_open(rc, d->c.has_username ? (const char *)d->c.username.p : NULL,
                    d->c.username.len, (const char *)d->c.client_id.p,
                    d->c.client_id.len);
-    cg_buf_reset(&rc->in);
+    cg_buf_cleanup(&rc->in);
     relay_upstream_start(rc);
 }
 

@@ -319,7 +319,8 @@ up_failed(struct relay_conn *rc, const char *err)
         relay_close(rc, "upstream_connect");
 }
 
-/* Writes pending bytes of b to s: 1 progress, 0 blocked, -1 error. */
+/* Writes pending bytes of b to s: 1 progress, 0 blocked, -1 error. A
+ * drained queue gives its memory back: an idle connection holds none. */
 static int
 flush(struct stream *s, struct cg_buf *b, uint64_t *count)
 {
@@ -334,23 +335,25 @@ flush(struct stream *s, struct cg_buf *b, uint64_t *count)
         *count += (uint64_t)w;
         progress = 1;
     }
+    cg_buf_shrink(b, 0);
     return progress;
 }
 
-/* Reads what s has into b: 1 progress, 0 blocked, -1 error, -2 EOF. */
+/* Reads what s has into b: 1 progress, 0 blocked, -1 error, -2 EOF. The
+ * read goes through a scratch buffer on the stack so that b grows only
+ * by what arrived (a PINGREQ costs 2 bytes, not a 16 KiB chunk). */
 static int
 fill(struct stream *s, struct cg_buf *b)
 {
-    cg_buf_reserve(b, RELAY_READ_CHUNK);
-    ssize_t r = stream_read(s, b->data + b->len, RELAY_READ_CHUNK);
+    char chunk[RELAY_READ_CHUNK];
+    ssize_t r = stream_read(s, chunk, sizeof(chunk));
     if (r == CG_EAGAIN)
         return 0;
     if (r == 0)
         return -2;
     if (r < 0)
         return -1;
-    b->len += (size_t)r;
-    b->data[b->len] = '\0';
+    cg_buf_append(b, chunk, (size_t)r);
     return 1;
 }
 
