@@ -202,6 +202,12 @@ accept_connect(struct relay_conn *rc, struct decision *d, size_t used)
                    d->c.username.len, (const char *)d->c.client_id.p,
                    d->c.client_id.len);
     cg_buf_cleanup(&rc->in);
+    /* A client that pings every keep-alive period is never idle for
+     * longer than 1.5 x that (MQTT 3.1.2.10): the broker enforces the
+     * keep-alive, the gateway must not cut such a client off earlier. */
+    int64_t ka_ms = (int64_t)d->c.keepalive * 1500;
+    if (ka_ms > rc->idle_ms)
+        rc->idle_ms = ka_ms;
     relay_upstream_start(rc);
 }
 

@@ -137,6 +137,7 @@ relay_accept(struct relay_env *env, int fd, const struct sockaddr_storage *peer,
     metrics_add(rc->mblk, MC_ACCEPTED, 1);
     rc->level = -1;
     rc->t_start = cg_now_ms();
+    rc->idle_ms = site->cfg->timeouts.idle_ms;
     rc->id =
         ((uint64_t)(env->worker + 1) << 40) | (1ull << 39) | ++env->next_id;
     peer_text(rc, peer);
@@ -396,7 +397,7 @@ read_client(struct relay_conn *rc)
     } else if (r > 0 && first) {
         mqtt_session_feed(rc);
     } else if (r > 0 && rc->state == RC_SPLICE) {
-        set_timer(rc, rc->site->cfg->timeouts.idle_ms);
+        set_timer(rc, rc->idle_ms);
     }
     return r;
 }
@@ -444,7 +445,7 @@ run_once(struct relay_conn *rc)
         }
         if (rc->up_phase == UPP_READY) {
             rc->state = RC_SPLICE;
-            set_timer(rc, rc->site->cfg->timeouts.idle_ms);
+            set_timer(rc, rc->idle_ms);
         }
         progress |= r > 0;
     }
@@ -461,7 +462,7 @@ run_once(struct relay_conn *rc)
         else if (r < 0)
             relay_close(rc, "upstream_error");
         else if (r > 0)
-            set_timer(rc, rc->site->cfg->timeouts.idle_ms);
+            set_timer(rc, rc->idle_ms);
         progress |= r != 0;
     }
     return progress && !rc->dead;

@@ -91,6 +91,8 @@ struct relay_conn {
     bool opened;         /* the open line was logged */
     int level;           /* mqtt protocol level, -1 unknown */
     int64_t t_start;
+    int64_t idle_ms; /* splice idle timeout: timeouts.idle, raised to
+                        1.5 x the MQTT keep-alive of the CONNECT */
     uint64_t bytes_up, bytes_down;
     const char *end; /* why it closed, for the close line */
 };

@@ -346,6 +346,36 @@ def test_header_timeout(cg, pki, capture):
     s.close()
 
 
+def test_idle_timeout_follows_keepalive(cg, pki, capture):
+    """timeouts.idle closes a silent session, but never before 1.5 x the
+    keep-alive the client announced: a client that pings in time stays."""
+    d = start(cg, pki, capture.addr, timeouts={"idle": "400ms"})
+    pingreq = b"\xc0\x00"
+    s = tls_connect(d.port("mq"), pki, pki.alice)
+    s.sendall(connect_packet("ka", keepalive=1))
+    assert connack(s) == CONNACK_OK
+    time.sleep(1.0)  # > idle, < 1.5 x keep-alive
+    s.sendall(pingreq)
+    cgtest.wait_for(lambda: capture.received() and
+                    capture.received()[0].endswith(pingreq), 5,
+                    what="PINGREQ after 1 s of silence passed through")
+    t0 = time.monotonic()
+    s.settimeout(5)
+    assert s.recv(10) == b""  # then silent past 1.5 s: closed
+    assert 1.2 < time.monotonic() - t0 < 3.5
+    s.close()
+
+    s = tls_connect(d.port("mq"), pki, pki.alice)
+    s.sendall(connect_packet("no-ka", keepalive=0))
+    assert connack(s) == CONNACK_OK
+    t0 = time.monotonic()
+    s.settimeout(5)
+    assert s.recv(10) == b""  # no keep-alive: timeouts.idle alone
+    assert time.monotonic() - t0 < 1.2
+    s.close()
+    d.wait_log(lambda r: r.get("reason") == "idle_timeout", 5)
+
+
 def test_upstream_unreachable(cg, pki):
     d = start(cg, pki, "127.0.0.1:%d" % cgtest.closed_port())
     s = tls_connect(d.port("mq"), pki, pki.alice)
