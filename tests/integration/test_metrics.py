@@ -170,6 +170,31 @@ def test_refused_handshakes_by_reason(cg, pki, upstream):
                **{"class": "2xx"}) == 1
 
 
+def test_handshake_timeouts_counted(cg, pki, upstream, capture):
+    """A client that opens TCP and never finishes its handshake is cut
+    off by timeouts.handshake and counted as reason="timeout", on an
+    https and on an mqtt listener."""
+    import socket
+    d = cg.start(config(pki, [
+        listener("web", pki, [route(upstream)],
+                 timeouts={"handshake": "300ms"}),
+        mqtt_listener("mq", pki, capture.addr,
+                      timeouts={"handshake": "300ms"}),
+        admin(pki)]))
+    for name in ("web", "mq"):
+        s = socket.create_connection(("127.0.0.1", d.port(name)))
+        s.sendall(b"\x16\x03\x01")  # a ClientHello that never ends
+        s.settimeout(5)
+        assert s.recv(10) == b""
+        s.close()
+    m = wait_metric(pki, d, lambda m: all(
+        val(m, "certgate_tls_handshake_failures_total", listener=n,
+            reason="timeout") == 1 for n in ("web", "mq")),
+        "a handshake timeout on each listener")
+    assert val(m, "certgate_connections_open", listener="web") == 0
+    assert val(m, "certgate_connections_open", listener="mq") == 0
+
+
 def test_resumed_handshakes(cg, pki, upstream):
     d = cg.start(config(pki, [listener("web", pki, [route(upstream)]),
                               admin(pki)]))
