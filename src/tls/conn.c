@@ -211,6 +211,7 @@ tls_conn_free(struct tls_conn *c)
     if (c == NULL)
         return;
     SSL_free(c->ssl);
+    sk_X509_pop_free(c->chain, X509_free);
     ident_free(c->ident);
     free(c->sni);
     c->magic = 0;

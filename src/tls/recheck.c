@@ -60,7 +60,11 @@ tls_conn_recheck(const struct tls_conn *c, const struct tls_listener *now,
             return false;
     }
     int depth;
+    /* a resumed session has no verified chain in the SSL: the cache
+     * entry's was kept in c->chain */
     STACK_OF(X509) *chain = SSL_get0_verified_chain(c->ssl);
+    if (chain == NULL)
+        chain = c->chain;
     *reason = tls_trust_check_revoked(v->trust, chain,
                                       SSL_get0_peer_certificate(c->ssl),
                                       (int64_t)time(NULL), &depth);

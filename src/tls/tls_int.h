@@ -88,7 +88,7 @@ struct tls_listener {
     char *name;
     struct tls_vhost *vh;
     size_t n_vh;
-    unsigned char master[TLS_MASTER_LEN];
+    struct tls_sessions *sessions; /* borrowed; NULL: no resumption */
 };
 
 struct tls_conn {
@@ -103,6 +103,8 @@ struct tls_conn {
     bool handshake_done;
     struct cg_verdict verdict;
     struct cg_identity *ident;
+    STACK_OF(X509) * chain; /* resumed: the verified chain of the session
+                               (own references); else NULL */
     char *sni;
     char err[256];
 };
@@ -115,5 +117,6 @@ struct tls_trust *tls_trusts_find(const struct tls_trusts *ts,
 struct tls_conn *tls_conn_of(const SSL *ssl);
 /* Maps a reason text back to its static code ("invalid" if unknown). */
 const char *tls_reason_intern(const char *s, size_t len);
-/* Installs session-ticket key and appdata callbacks on a vhost ctx. */
-void tls_tickets_setup(SSL_CTX *ctx);
+/* Installs the session cache callbacks on a vhost ctx (sessions.c), or
+ * turns resumption off when !enabled. */
+void tls_sessions_setup(SSL_CTX *ctx, bool enabled);
