@@ -137,7 +137,8 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     ident_free(c->ident);
     c->ident = NULL;
     int ok =
-        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, &c->verdict, &c->ident);
+        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, tls_chaincache_thread(),
+                             &c->verdict, &c->ident);
     c->verify_ran = true;
     if (v->mode == CG_AUTH_REQUIRED)
         return ok;

@@ -27,7 +27,7 @@ reverify(const struct tls_conn *c, const struct tls_vhost *v)
         X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx), v->depth);
         struct cg_verdict verdict;
         struct cg_identity *id = NULL;
-        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, &verdict, &id);
+        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, NULL, &verdict, &id);
         ident_free(id);
         why = verdict.status == CG_VERIFY_SUCCESS ? NULL : verdict.reason;
     }

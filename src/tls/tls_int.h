@@ -32,6 +32,7 @@ void tls_drain_errors(char *buf, size_t len);
 struct tls_revindex;
 
 struct tls_trust {
+    uint64_t gen;                /* unique in the process (chaincache.c) */
     X509_STORE *store;           /* its ex_data points back here */
     STACK_OF(X509_NAME) * names; /* CA subjects, for CertificateRequest */
     STACK_OF(X509) * cas;        /* every CA certificate (CRL issuers) */
@@ -58,6 +59,39 @@ const char *tls_trust_check_revoked(const struct tls_trust *t,
                                     STACK_OF(X509) * chain, X509 *leaf,
                                     int64_t now, int *depth);
 
+/* --- Verified-chain cache (chaincache.c) ------------------------------ */
+
+struct tls_chaincache;
+
+struct tls_chaincache_stats {
+    uint64_t hits, misses, inserts, evictions;
+};
+
+/* A cache of its own (tests); owned. */
+struct tls_chaincache *tls_chaincache_new(void);
+void tls_chaincache_free(struct tls_chaincache *cc);
+/* The calling thread's cache: made on first use, freed when the thread
+ * exits. Worker threads use it without a lock. */
+struct tls_chaincache *tls_chaincache_thread(void);
+/* Frees the calling thread's cache now (a thread that does not exit, as
+ * the main thread of a test). */
+void tls_chaincache_thread_free(void);
+void tls_chaincache_stats(const struct tls_chaincache *cc,
+                          struct tls_chaincache_stats *out);
+/* Computes the key of ctx's chain (trust generation, purpose, params,
+ * DER of the leaf and every untrusted certificate). False when the chain
+ * cannot be cached (no trust set, a host or email to match). */
+bool tls_chaincache_key(struct tls_chaincache *cc, X509_STORE_CTX *ctx,
+                        enum tls_purpose purpose, unsigned char *key);
+/* On a hit whose whole chain is valid at now: an owned chain, leaf (the
+ * caller's object, up-referenced) then the cached issuers. Else NULL. */
+STACK_OF(X509) * tls_chaincache_get(struct tls_chaincache *cc,
+                                    const unsigned char *key, X509 *leaf,
+                                    int64_t now);
+/* Stores an accepted chain (borrowed: references taken) under key. */
+void tls_chaincache_put(struct tls_chaincache *cc, const unsigned char *key,
+                        STACK_OF(X509) * chain);
+
 /*
  * The one verification function: chain building by OpenSSL on an
  * initialised ctx (store, leaf, untrusted, params already set); then the
@@ -68,9 +102,13 @@ const char *tls_trust_check_revoked(const struct tls_trust *t,
  * NUL/control bytes, one CN). Always fills *v; *id gets the owned leaf
  * identity when the leaf could be parsed (else NULL). Sets the ctx error so
  * OpenSSL sends a fitting alert. Returns 1 when accepted, 0 when refused.
+ * With cc (may be NULL), a chain OpenSSL accepted before under the same
+ * trust set skips chain building (see chaincache.c); dates, revocation
+ * and certgate's checks still run on every call.
  */
 int tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
-                         struct cg_verdict *v, struct cg_identity **id);
+                         struct tls_chaincache *cc, struct cg_verdict *v,
+                         struct cg_identity **id);
 
 #define TLS_CONN_MAGIC 0x544c5343u
 
