@@ -3,6 +3,7 @@
  * chosen from the ClientHello's SNI before anything else is decided.
  */
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ void
 tls_global_init(void)
 {
     OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS, NULL);
+    (void)tls_libctx();
 }
 
 /* True when name matches pattern (exact, or "*.rest" for one label). */
@@ -226,7 +228,7 @@ err_add(struct cg_strlist *errors, const char *fmt, const char *jpath,
 static SSL_CTX *
 ctx_base(const struct cg_listener_cfg *lc, bool sessions)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = SSL_CTX_new_ex(tls_libctx(), NULL, TLS_server_method());
     if (ctx == NULL)
         return NULL;
     SSL_CTX_set_min_proto_version(
@@ -247,6 +249,21 @@ ctx_base(const struct cg_listener_cfg *lc, bool sessions)
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     tls_sessions_setup(ctx, sessions);
     return ctx;
+}
+
+/* Loads a PEM private key in OpenSSL's default library context: the
+ * listener's (libctx.c) only decodes public keys. */
+static bool
+use_key_file(SSL_CTX *ctx, const char *file)
+{
+    BIO *bio = BIO_new_file(file, "r");
+    EVP_PKEY *key =
+        bio ? PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, NULL, NULL)
+            : NULL;
+    bool ok = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    return ok;
 }
 
 static int
@@ -274,7 +291,7 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
                 cc->cert);
         return CG_ECONFIG;
     }
-    if (SSL_CTX_use_PrivateKey_file(v->ctx, cc->key, SSL_FILETYPE_PEM) != 1 ||
+    if (!use_key_file(v->ctx, cc->key) ||
         SSL_CTX_check_private_key(v->ctx) != 1) {
         err_add(errors, "%s.key: %s: cannot load a matching key (%s)", jp,
                 cc->key);

@@ -21,6 +21,11 @@
  */
 int tls_identity_from_x509(X509 *x, struct cg_identity **out, char *err);
 
+/* The library context of listener SSL_CTXs (libctx.c): the default
+ * provider with only the decoders certificate parsing needs. NULL (the
+ * default context) when it could not be built. */
+OSSL_LIB_CTX *tls_libctx(void);
+
 /* Writes OpenSSL's queued errors ("; "-separated) into buf and clears the
  * queue: used to name the failed call in one log line. */
 void tls_drain_errors(char *buf, size_t len);
