@@ -17,8 +17,9 @@
  *
  * One cache per worker thread (no lock): 256 sets of 4 ways, least
  * recently used way replaced. An entry keeps the issuers of the verified
- * chain (not the leaf: the connection's own leaf object is used) and the
- * validity window common to the whole chain.
+ * chain (not the leaf: the connection's own leaf object is used), the
+ * validity window common to the whole chain and the leaf's identity
+ * (shared, immutable: the same bytes give the same identity).
  */
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -40,6 +41,7 @@ struct cc_entry {
     STACK_OF(X509) * issuers; /* chain[1..]: own references */
     int64_t not_before;       /* latest notBefore of the chain */
     int64_t not_after;        /* earliest notAfter of the chain */
+    struct cg_identity *id;   /* the leaf's identity (a reference) */
 };
 
 struct tls_chaincache {
@@ -65,6 +67,7 @@ static void
 entry_clear(struct cc_entry *e)
 {
     sk_X509_pop_free(e->issuers, X509_free);
+    ident_free(e->id);
     memset(e, 0, sizeof(*e));
 }
 
@@ -200,6 +203,24 @@ set_of(struct tls_chaincache *cc, const unsigned char *key)
     return cc->e[key[0]];
 }
 
+static struct cc_entry *
+entry_find(struct tls_chaincache *cc, const unsigned char *key)
+{
+    struct cc_entry *set = set_of(cc, key);
+    for (size_t w = 0; w < CC_WAYS; w++) {
+        if (set[w].used && memcmp(set[w].key, key, 32) == 0)
+            return &set[w];
+    }
+    return NULL;
+}
+
+struct cg_identity *
+tls_chaincache_identity(struct tls_chaincache *cc, const unsigned char *key)
+{
+    struct cc_entry *e = entry_find(cc, key);
+    return e != NULL ? ident_ref(e->id) : NULL;
+}
+
 STACK_OF(X509) * tls_chaincache_get(struct tls_chaincache *cc,
                                     const unsigned char *key, X509 *leaf,
                                     int64_t now)
@@ -247,7 +268,7 @@ asn1_unix(const ASN1_TIME *t, int64_t *out)
 
 void
 tls_chaincache_put(struct tls_chaincache *cc, const unsigned char *key,
-                   STACK_OF(X509) * chain)
+                   STACK_OF(X509) * chain, struct cg_identity *id)
 {
     int n = sk_X509_num(chain);
     int64_t nb = INT64_MIN, na = INT64_MAX;
@@ -290,5 +311,6 @@ tls_chaincache_put(struct tls_chaincache *cc, const unsigned char *key,
     victim->issuers = issuers;
     victim->not_before = nb;
     victim->not_after = na;
+    victim->id = ident_ref(id);
     cc->stats.inserts++;
 }

@@ -8,7 +8,8 @@
  * while building it, and parses it again on resumption; each parse decodes
  * the client's public key through the provider decoders (~150 us here).
  * A cache entry keeps the SSL_SESSION itself, so a full handshake only
- * inserts a pointer and a resumption is a hash lookup.
+ * inserts a pointer and a resumption is a hash lookup; it also keeps the
+ * leaf's identity (shared), so a resumption extracts nothing.
  *
  * What may resume: an entry records the auth hash of the virtual host that
  * made it (listener, client-auth mode, depth, CA set; also the session-id
@@ -38,6 +39,7 @@ struct sess_entry {
     SSL_SESSION *sess;      /* own reference */
     STACK_OF(X509) * chain; /* verified chain (own references) or NULL */
     struct cg_verdict verdict;
+    struct cg_identity *ident;      /* the leaf's identity (a reference) */
     struct sess_entry *hnext;       /* hash chain */
     struct sess_entry *prev, *next; /* LRU: head is the most recent */
 };
@@ -69,6 +71,7 @@ entry_free(struct sess_entry *e)
 {
     SSL_SESSION_free(e->sess);
     sk_X509_pop_free(e->chain, X509_free);
+    ident_free(e->ident);
     free(e);
 }
 
@@ -207,6 +210,7 @@ new_cb(SSL *ssl, SSL_SESSION *sess)
     memcpy(e->auth, c->l->vh[c->vhost].auth_hash, 32);
     e->sess = sess; /* the reference OpenSSL handed over */
     e->verdict = c->verdict;
+    e->ident = ident_ref(c->ident);
     if (c->verdict.status == CG_VERIFY_SUCCESS)
         e->chain = chain_dup(c->chain != NULL ? c->chain
                                               : SSL_get0_verified_chain(ssl));
@@ -286,6 +290,7 @@ get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
         mine = *e;
         SSL_SESSION_up_ref(mine.sess);
         mine.chain = chain_dup(e->chain);
+        ident_ref(mine.ident);
     }
     pthread_mutex_unlock(&s->mu);
     if (e == NULL)
@@ -293,11 +298,14 @@ get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
     if (!entry_acceptable(c, &mine)) {
         SSL_SESSION_free(mine.sess);
         sk_X509_pop_free(mine.chain, X509_free);
+        ident_free(mine.ident);
         return NULL;
     }
     c->verdict = mine.verdict;
     sk_X509_pop_free(c->chain, X509_free);
     c->chain = mine.chain;
+    ident_free(c->ident); /* the session's: no extraction on resumption */
+    c->ident = mine.ident;
     return mine.sess; /* our reference goes to OpenSSL (*copy == 0) */
 }
 

@@ -93,9 +93,13 @@ bool tls_chaincache_key(struct tls_chaincache *cc, X509_STORE_CTX *ctx,
 STACK_OF(X509) * tls_chaincache_get(struct tls_chaincache *cc,
                                     const unsigned char *key, X509 *leaf,
                                     int64_t now);
-/* Stores an accepted chain (borrowed: references taken) under key. */
+/* A new reference to the leaf identity stored under key, or NULL. */
+struct cg_identity *tls_chaincache_identity(struct tls_chaincache *cc,
+                                            const unsigned char *key);
+/* Stores an accepted chain and its leaf's identity (both borrowed:
+ * references taken; id may be NULL) under key. */
 void tls_chaincache_put(struct tls_chaincache *cc, const unsigned char *key,
-                        STACK_OF(X509) * chain);
+                        STACK_OF(X509) * chain, struct cg_identity *id);
 
 /*
  * The one verification function: chain building by OpenSSL on an

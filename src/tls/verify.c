@@ -127,13 +127,13 @@ leaf_checks(X509 *leaf, enum tls_purpose purpose, const struct cg_identity *id)
 }
 
 /* OpenSSL's chain building, or on a cache hit the chain it built before
- * for the same bytes and trust set, valid now (see chaincache.c). */
+ * for the same bytes and trust set, valid now (see chaincache.c). key is
+ * the chain's cache key, NULL when it is not cached. */
 static int
-chain_verify(X509_STORE_CTX *ctx, enum tls_purpose purpose,
-             struct tls_chaincache *cc)
+chain_verify(X509_STORE_CTX *ctx, struct tls_chaincache *cc,
+             const unsigned char *key, struct cg_identity *id)
 {
-    unsigned char key[32];
-    if (cc == NULL || !tls_chaincache_key(cc, ctx, purpose, key))
+    if (key == NULL)
         return X509_verify_cert(ctx);
     STACK_OF(X509) *chain = tls_chaincache_get(
         cc, key, X509_STORE_CTX_get0_cert(ctx), verify_time(ctx));
@@ -144,7 +144,7 @@ chain_verify(X509_STORE_CTX *ctx, enum tls_purpose purpose,
     }
     int ok = X509_verify_cert(ctx);
     if (ok > 0)
-        tls_chaincache_put(cc, key, X509_STORE_CTX_get0_chain(ctx));
+        tls_chaincache_put(cc, key, X509_STORE_CTX_get0_chain(ctx), id);
     return ok;
 }
 
@@ -155,16 +155,20 @@ tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
 {
     X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
     char err[CG_ERR_LEN];
+    unsigned char key[32];
     *id = NULL;
     if (leaf == NULL) {
         *v = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
         return 0;
     }
-    if (tls_identity_from_x509(leaf, id, err) != 0) {
+    bool keyed = cc != NULL && tls_chaincache_key(cc, ctx, purpose, key);
+    if (keyed)
+        *id = tls_chaincache_identity(cc, key);
+    if (*id == NULL && tls_identity_from_x509(leaf, id, err) != 0) {
         ERR_clear_error();
         *id = NULL;
     }
-    int ok = chain_verify(ctx, purpose, cc);
+    int ok = chain_verify(ctx, cc, keyed ? key : NULL, *id);
     if (ok <= 0) {
         int e = X509_STORE_CTX_get_error(ctx);
         *v = (struct cg_verdict){CG_VERIFY_FAILED, reason_for(e)};

@@ -7,7 +7,8 @@
  * is refused; validity dates are checked at the verification time on a
  * hit (leaf and intermediate); certgate's leaf checks run on a hit; a
  * certificate whose bytes differ from a cached one (tampered signature)
- * misses and is refused. Certificates are made here with OpenSSL.
+ * misses and is refused; a hit shares the leaf identity. Certificates are
+ * made here with OpenSSL.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -395,6 +396,43 @@ test_bounded(void **state)
     tls_trust_free(t);
 }
 
+/* A hit hands out the identity extracted on the miss (shared, one more
+ * reference), equal to what an extraction gives. */
+static void
+test_identity_shared(void **state)
+{
+    struct pki *p = *state;
+    struct tls_trust *t = trust_of(p->root_pem);
+    struct tls_chaincache *cc = tls_chaincache_new();
+    struct cg_identity *ids[2];
+    for (int i = 0; i < 2; i++) {
+        STACK_OF(X509) *presented = sk_X509_new_null();
+        sk_X509_push(presented, p->alice);
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        assert_int_equal(
+            X509_STORE_CTX_init(ctx, t->store, p->alice, presented), 1);
+        X509_STORE_CTX_set_default(ctx, "ssl_client");
+        struct cg_verdict v;
+        assert_int_equal(
+            tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, cc, &v, &ids[i]), 1);
+        X509_STORE_CTX_free(ctx);
+        sk_X509_free(presented);
+    }
+    assert_ptr_equal(ids[0], ids[1]);
+    assert_string_equal(ids[1]->cn, "alice");
+    struct cg_identity *fresh = NULL;
+    char err[CG_ERR_LEN];
+    assert_int_equal(tls_identity_from_x509(p->alice, &fresh, err), 0);
+    assert_string_equal(fresh->sha256, ids[1]->sha256);
+    assert_string_equal(fresh->pem, ids[1]->pem);
+    ident_free(fresh);
+    ident_free(ids[0]);
+    tls_chaincache_free(cc); /* the cache's reference */
+    assert_string_equal(ids[1]->cn, "alice");
+    ident_free(ids[1]);
+    tls_trust_free(t);
+}
+
 /* The per-thread cache is one object per thread. */
 static void
 test_thread_cache(void **state)
@@ -416,6 +454,7 @@ main(void)
         cmocka_unit_test(test_dates_on_hit),
         cmocka_unit_test(test_policy_and_bytes),
         cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_identity_shared),
         cmocka_unit_test(test_thread_cache),
     };
     return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
