@@ -245,6 +245,8 @@ ctx_base(const struct cg_listener_cfg *lc, bool sessions)
      * session id): the cache entry keeps the verdict and chain so a
      * resumption can be re-checked (see sessions.c). */
     SSL_CTX_set_num_tickets(ctx, 1);
+    /* One read() per flight instead of two per record (header, body). */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     tls_sessions_setup(ctx, sessions);

@@ -148,6 +148,7 @@ struct tls_conn {
     bool verify_ran;
     bool would_refuse;
     bool handshake_done;
+    bool read_blocked; /* the last SSL_read wanted the socket */
     struct cg_verdict verdict;
     struct cg_identity *ident;
     STACK_OF(X509) * chain; /* resumed: the verified chain of the session
