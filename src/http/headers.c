@@ -116,21 +116,25 @@ void
 http_value_append_safe(struct cg_buf *out, const char *v, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t lead = 0, trail = len;
+    size_t lead = 0, trail = len, run = 0;
     while (lead < len && v[lead] == ' ')
         lead++;
     while (trail > lead && v[trail - 1] == ' ')
         trail--;
+    cg_buf_reserve(out, len);
+    /* runs of bytes kept as they are are copied at once (per request,
+     * for every identity header: the keep-alive hot path) */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c < 0x20 || c == 0x7f || c == '%' ||
             (c == ' ' && (i < lead || i >= trail))) {
             char e[3] = {'%', hex[c >> 4], hex[c & 0xf]};
+            cg_buf_append(out, v + run, i - run);
             cg_buf_append(out, e, sizeof(e));
-        } else {
-            cg_buf_putc(out, (char)c);
+            run = i + 1;
         }
     }
+    cg_buf_append(out, v + run, len - run);
 }
 
 /* Port after ':' : digits only, at most 65535; empty is allowed. */

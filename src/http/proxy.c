@@ -541,14 +541,24 @@ flush(struct stream *s, struct cg_buf *b)
 static int
 fill(struct stream *s, struct cg_buf *b)
 {
-    cg_buf_reserve(b, PROXY_READ_CHUNK);
-    ssize_t r = stream_read(s, b->data + b->len, PROXY_READ_CHUNK);
+    /* An empty buffer is read into the stack first: a connection whose
+     * read would block (idle keep-alive) then holds no read buffer. */
+    char tmp[PROXY_READ_CHUNK];
+    bool empty = cg_buf_pending(b) == 0;
+    if (!empty)
+        cg_buf_reserve(b, PROXY_READ_CHUNK);
+    ssize_t r =
+        stream_read(s, empty ? tmp : b->data + b->len, PROXY_READ_CHUNK);
     if (r == CG_EAGAIN)
         return 0;
     if (r == 0)
         return -2;
     if (r < 0)
         return -1;
+    if (empty) {
+        cg_buf_append(b, tmp, (size_t)r);
+        return 1;
+    }
     b->len += (size_t)r;
     b->data[b->len] = '\0';
     return 1;
@@ -703,8 +713,13 @@ out:
     pc->busy--;
     if (pc->dead && pc->busy == 0)
         pc_free(pc);
-    else if (!pc->dead)
+    else if (!pc->dead) {
+        if (pc->state == PC_HEAD) { /* idle between requests: no buffers */
+            cg_buf_shrink(&pc->in, 0);
+            cg_buf_shrink(&pc->out, 0);
+        }
         update_io(pc);
+    }
 }
 
 static void

@@ -49,6 +49,15 @@ struct cg_identity *
 ident_new(void)
 {
     struct cg_identity *id = xcalloc(1, sizeof(*id));
+    atomic_init(&id->refs, 1);
+    return id;
+}
+
+struct cg_identity *
+ident_ref(struct cg_identity *id)
+{
+    if (id != NULL)
+        atomic_fetch_add(&id->refs, 1);
     return id;
 }
 
@@ -79,7 +88,7 @@ derived_free(struct cg_identity *id)
 void
 ident_free(struct cg_identity *id)
 {
-    if (id == NULL)
+    if (id == NULL || atomic_fetch_sub(&id->refs, 1) > 1)
         return;
     derived_free(id);
     rdns_free(id->subject, id->n_subject);

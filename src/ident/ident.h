@@ -7,6 +7,7 @@
 #ifndef CG_IDENT_IDENT_H
 #define CG_IDENT_IDENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,11 +59,18 @@ struct cg_identity {
     char *pem;                     /* PEM text with newlines */
     unsigned char *der;
     size_t der_len;
+
+    atomic_int refs; /* ident_new: 1; see ident_ref */
 };
 
 /* Returns a new, empty identity (owned; free with ident_free). */
 struct cg_identity *ident_new(void);
+/* Drops one reference; the last one frees id. NULL is a no-op. */
 void ident_free(struct cg_identity *id);
+/* Takes one more reference to a finished identity, which nobody may
+ * change any more: the TLS caches share one identity between every
+ * connection of the same certificate, on any thread. Returns id. */
+struct cg_identity *ident_ref(struct cg_identity *id);
 /* Appends an attribute to a name (subject or issuer array). Copies value. */
 void ident_rdn_add(struct cg_rdn **arr, size_t *n, const char *type,
                    const char *value, size_t value_len, int set);

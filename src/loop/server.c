@@ -35,8 +35,8 @@ struct lsock {
 
 struct server {
     char *path;
-    unsigned char master[TLS_MASTER_LEN];
-    struct cg_snapshot *snap; /* current (main's reference) */
+    struct tls_sessions *sessions; /* outlives every snapshot */
+    struct cg_snapshot *snap;      /* current (main's reference) */
     uint64_t generation;
     int nworkers;
     struct worker *workers;
@@ -86,7 +86,7 @@ read_text(const char *path, char **out, struct cg_strlist *errors)
 /* Builds a snapshot from config text (path names its file, for the base
  * directory of relative paths); errors collected. */
 static int
-load_text(const char *path, const char *text, const unsigned char *master,
+load_text(const char *path, const char *text, struct tls_sessions *sessions,
           uint64_t gen, struct cg_snapshot **out, struct cg_strlist *errors)
 {
     struct cg_config *cfg = NULL;
@@ -100,18 +100,18 @@ load_text(const char *path, const char *text, const unsigned char *master,
     free(dir);
     if (rc != 0)
         return rc;
-    return snapshot_build(cfg, master, gen, out, errors);
+    return snapshot_build(cfg, sessions, gen, out, errors);
 }
 
 /* Loads config file + snapshot; *text (optional) gets the file text. */
 static int
-load(const char *path, const unsigned char *master, uint64_t gen,
+load(const char *path, struct tls_sessions *sessions, uint64_t gen,
      struct cg_snapshot **out, char **text, struct cg_strlist *errors)
 {
     char *t = NULL;
     int rc = read_text(path, &t, errors);
     if (rc == 0)
-        rc = load_text(path, t, master, gen, out, errors);
+        rc = load_text(path, t, sessions, gen, out, errors);
     if (rc == 0 && text != NULL)
         *text = t;
     else
@@ -123,10 +123,9 @@ int
 server_check(const char *config_path)
 {
     struct cg_strlist errors = {0};
-    unsigned char master[TLS_MASTER_LEN] = {0};
     struct cg_snapshot *s = NULL;
     tls_global_init();
-    int rc = load(config_path, master, 1, &s, NULL, &errors);
+    int rc = load(config_path, NULL, 1, &s, NULL, &errors);
     if (rc != 0) {
         print_errors(&errors);
         cg_strlist_clear(&errors);
@@ -419,9 +418,9 @@ rebuild(struct server *sv, bool from_file, const char *event)
     struct cg_snapshot *snap = NULL;
     char *text = NULL;
     int64_t seq = watch_seq(sv); /* read before the build reads the store */
-    int rc = from_file ? load(sv->path, sv->master, sv->generation + 1, &snap,
+    int rc = from_file ? load(sv->path, sv->sessions, sv->generation + 1, &snap,
                               &text, &errors)
-                       : load_text(sv->path, sv->cfg_text, sv->master,
+                       : load_text(sv->path, sv->cfg_text, sv->sessions,
                                    sv->generation + 1, &snap, &errors);
     if (rc == 0)
         rc = publish(sv, snap, &errors);
@@ -567,7 +566,7 @@ shutdown_all(struct server *sv, struct ev_loop *loop)
     ev_timer_stop(loop, &sv->stale);
     store_close(sv->store);
     free(sv->cfg_text);
-    memset(sv->master, 0, sizeof(sv->master));
+    tls_sessions_free(sv->sessions); /* after the last snapshot */
     cg_log(CG_LOG_INFO, 0, "stopped");
     if (sv->log_fd > 2)
         close(sv->log_fd);
@@ -584,15 +583,13 @@ server_run(const char *config_path)
     sv.log_fd = 2;
     tls_global_init();
     signal(SIGPIPE, SIG_IGN);
-    if (tls_master_generate(sv.master) != 0) {
-        fprintf(stderr, "certgate: RAND_bytes() failed\n");
-        return 1;
-    }
+    sv.sessions = tls_sessions_new(TLS_SESSIONS_MAX);
     char *abs = realpath(config_path, NULL);
     sv.path = abs ? abs : xstrdup(config_path);
-    if (load(sv.path, sv.master, 1, &sv.snap, &sv.cfg_text, &errors) != 0) {
+    if (load(sv.path, sv.sessions, 1, &sv.snap, &sv.cfg_text, &errors) != 0) {
         print_errors(&errors);
         cg_strlist_clear(&errors);
+        tls_sessions_free(sv.sessions);
         free(sv.path);
         return 2;
     }
@@ -606,6 +603,7 @@ server_run(const char *config_path)
     if (socks_for(&sv, sv.snap, &sv.socks, err) != 0) {
         cg_log(CG_LOG_ERROR, 0, "%s", err);
         snapshot_unref(sv.snap);
+        tls_sessions_free(sv.sessions);
         store_close(sv.store);
         free(sv.cfg_text);
         free(sv.path);

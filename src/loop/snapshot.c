@@ -5,7 +5,7 @@
 #include "core/xmalloc.h"
 
 int
-snapshot_build(struct cg_config *cfg, const unsigned char *master,
+snapshot_build(struct cg_config *cfg, struct tls_sessions *sessions,
                uint64_t generation, struct cg_snapshot **out,
                struct cg_strlist *errors)
 {
@@ -17,8 +17,8 @@ snapshot_build(struct cg_config *cfg, const unsigned char *master,
     int rc = tls_trusts_new(cfg, &s->trusts, errors);
     /* every listener is still built so that all errors are reported */
     for (size_t i = 0; i < cfg->n_listeners; i++) {
-        if (tls_listener_new(cfg, i, master, s->trusts, &s->l[i].tls, errors) !=
-            0)
+        if (tls_listener_new(cfg, i, sessions, s->trusts, &s->l[i].tls,
+                             errors) != 0)
             rc = CG_ECONFIG;
         if (cfg->listeners[i].kind == CG_KIND_HTTPS
                 ? http_site_new(cfg, i, &s->l[i].site, errors) != 0

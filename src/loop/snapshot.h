@@ -32,11 +32,12 @@ struct cg_snapshot {
 };
 
 /*
- * Builds a snapshot from cfg (consumed, also on failure). Errors are
+ * Builds a snapshot from cfg (consumed, also on failure) whose listeners
+ * resume sessions from sessions (borrowed; NULL: none). Errors are
  * appended to errors with their JSON paths. Returns 0 and *out with one
  * reference, or CG_ECONFIG.
  */
-int snapshot_build(struct cg_config *cfg, const unsigned char *master,
+int snapshot_build(struct cg_config *cfg, struct tls_sessions *sessions,
                    uint64_t generation, struct cg_snapshot **out,
                    struct cg_strlist *errors);
 /*

@@ -144,11 +144,13 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t n)
     errno = 0;
     size_t got = 0;
     int r = SSL_read_ex(c->ssl, buf, n, &got);
+    c->read_blocked = false;
     if (r == 1)
         return (ssize_t)got;
     int e = SSL_get_error(c->ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
+        c->read_blocked = true;
         c->want = TLS_WANT_READ;
         return CG_EAGAIN;
     case SSL_ERROR_WANT_WRITE:
@@ -188,7 +190,12 @@ tls_conn_write(struct tls_conn *c, const void *buf, size_t n)
 bool
 tls_conn_pending(const struct tls_conn *c)
 {
-    return SSL_pending(c->ssl) > 0;
+    /* With read-ahead, whole records may wait undecrypted in the read
+     * buffer (SSL_has_pending) while the socket is drained. Once a read
+     * wanted the socket, what is buffered is a partial record: the next
+     * bytes come with an fd event. */
+    return SSL_pending(c->ssl) > 0 ||
+           (!c->read_blocked && SSL_has_pending(c->ssl));
 }
 
 void
@@ -207,6 +214,7 @@ tls_conn_free(struct tls_conn *c)
     if (c == NULL)
         return;
     SSL_free(c->ssl);
+    sk_X509_pop_free(c->chain, X509_free);
     ident_free(c->ident);
     free(c->sni);
     c->magic = 0;

@@ -3,7 +3,7 @@
  * chosen from the ClientHello's SNI before anything else is decided.
  */
 #include <openssl/err.h>
-#include <openssl/rand.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -18,12 +18,7 @@ void
 tls_global_init(void)
 {
     OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS, NULL);
-}
-
-int
-tls_master_generate(unsigned char *secret)
-{
-    return RAND_bytes(secret, TLS_MASTER_LEN) == 1 ? 0 : CG_ETLS;
+    (void)tls_libctx();
 }
 
 /* True when name matches pattern (exact, or "*.rest" for one label). */
@@ -144,7 +139,8 @@ cert_verify_cb(X509_STORE_CTX *ctx, void *arg)
     ident_free(c->ident);
     c->ident = NULL;
     int ok =
-        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, &c->verdict, &c->ident);
+        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, tls_chaincache_thread(),
+                             &c->verdict, &c->ident);
     c->verify_ran = true;
     if (v->mode == CG_AUTH_REQUIRED)
         return ok;
@@ -230,28 +226,46 @@ err_add(struct cg_strlist *errors, const char *fmt, const char *jpath,
 
 /* Server-side settings common to every virtual host. */
 static SSL_CTX *
-ctx_base(const struct cg_listener_cfg *lc)
+ctx_base(const struct cg_listener_cfg *lc, bool sessions)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = SSL_CTX_new_ex(tls_libctx(), NULL, TLS_server_method());
     if (ctx == NULL)
         return NULL;
     SSL_CTX_set_min_proto_version(
         ctx, lc->tls_min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(
         ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                 SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+                 SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+                 SSL_OP_NO_TICKET);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS |
                               SSL_MODE_NO_AUTO_CHAIN);
-    /* Stateless tickets only: their appdata carries the verdict so a
-     * resumption can be re-checked (see tickets.c). */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* Stateful sessions only (SSL_OP_NO_TICKET: TLS 1.3 tickets carry a
+     * session id): the cache entry keeps the verdict and chain so a
+     * resumption can be re-checked (see sessions.c). */
     SSL_CTX_set_num_tickets(ctx, 1);
+    /* One read() per flight instead of two per record (header, body). */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
-    tls_tickets_setup(ctx);
+    tls_sessions_setup(ctx, sessions);
     return ctx;
+}
+
+/* Loads a PEM private key in OpenSSL's default library context: the
+ * listener's (libctx.c) only decodes public keys. */
+static bool
+use_key_file(SSL_CTX *ctx, const char *file)
+{
+    BIO *bio = BIO_new_file(file, "r");
+    EVP_PKEY *key =
+        bio ? PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, NULL, NULL)
+            : NULL;
+    bool ok = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    return ok;
 }
 
 static int
@@ -266,7 +280,7 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
     char jp[160];
     size_t li = (size_t)(lc - cfg->listeners);
     snprintf(jp, sizeof(jp), "listeners[%zu].certificates[%zu]", li, i);
-    v->ctx = ctx_base(lc);
+    v->ctx = ctx_base(lc, l->sessions != NULL);
     if (v->ctx == NULL) {
         err_add(errors, "%s: %s failed (%s)", jp, "SSL_CTX_new()");
         return CG_ETLS;
@@ -279,7 +293,7 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
                 cc->cert);
         return CG_ECONFIG;
     }
-    if (SSL_CTX_use_PrivateKey_file(v->ctx, cc->key, SSL_FILETYPE_PEM) != 1 ||
+    if (!use_key_file(v->ctx, cc->key) ||
         SSL_CTX_check_private_key(v->ctx) != 1) {
         err_add(errors, "%s.key: %s: cannot load a matching key (%s)", jp,
                 cc->key);
@@ -310,13 +324,13 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
 
 int
 tls_listener_new(const struct cg_config *cfg, size_t idx,
-                 const unsigned char *master, const struct tls_trusts *trusts,
+                 struct tls_sessions *sessions, const struct tls_trusts *trusts,
                  struct tls_listener **out, struct cg_strlist *errors)
 {
     const struct cg_listener_cfg *lc = &cfg->listeners[idx];
     struct tls_listener *l = xcalloc(1, sizeof(*l));
     l->name = xstrdup(lc->name);
-    memcpy(l->master, master, TLS_MASTER_LEN);
+    l->sessions = sessions;
     l->n_vh = lc->n_certs;
     l->vh = xcalloc(l->n_vh, sizeof(*l->vh));
     int rc = 0;
@@ -343,6 +357,5 @@ tls_listener_free(struct tls_listener *l)
     }
     free(l->vh);
     free(l->name);
-    OPENSSL_cleanse(l->master, sizeof(l->master));
     free(l);
 }

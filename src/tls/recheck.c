@@ -27,7 +27,7 @@ reverify(const struct tls_conn *c, const struct tls_vhost *v)
         X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx), v->depth);
         struct cg_verdict verdict;
         struct cg_identity *id = NULL;
-        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, &verdict, &id);
+        tls_verify_store_ctx(ctx, TLS_PURPOSE_CLIENT, NULL, &verdict, &id);
         ident_free(id);
         why = verdict.status == CG_VERIFY_SUCCESS ? NULL : verdict.reason;
     }
@@ -60,7 +60,11 @@ tls_conn_recheck(const struct tls_conn *c, const struct tls_listener *now,
             return false;
     }
     int depth;
+    /* a resumed session has no verified chain in the SSL: the cache
+     * entry's was kept in c->chain */
     STACK_OF(X509) *chain = SSL_get0_verified_chain(c->ssl);
+    if (chain == NULL)
+        chain = c->chain;
     *reason = tls_trust_check_revoked(v->trust, chain,
                                       SSL_get0_peer_certificate(c->ssl),
                                       (int64_t)time(NULL), &depth);

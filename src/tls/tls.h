@@ -16,12 +16,30 @@
 #include "core/err.h"
 #include "ident/ident.h"
 
-#define TLS_MASTER_LEN 32
-
 /* One-time library setup; safe to call more than once. */
 void tls_global_init(void);
-/* Fills secret with TLS_MASTER_LEN random bytes (ticket key master). */
-int tls_master_generate(unsigned char *secret);
+
+/* --- Session cache --------------------------------------------------- */
+
+/* Default bound of the session cache (entries). An entry shares the
+ * peer certificate and identity with the other sessions of the same
+ * client; a distinct client costs about 5-6 KB while cached. */
+#define TLS_SESSIONS_MAX 10000
+
+/*
+ * The process's server-side session cache (TLS 1.2 session ids, TLS 1.3
+ * stateful tickets): shared by every listener of every snapshot, so
+ * sessions survive a reload; thread-safe; bounded to max entries (least
+ * recently used dropped first). A resumption is accepted only when the
+ * listener's settings at that time accept the session's certificate
+ * (same client-auth hash, validity, revocation; see sessions.c).
+ */
+struct tls_sessions;
+struct tls_sessions *tls_sessions_new(size_t max);
+/* Frees the cache; no listener using it may be left. */
+void tls_sessions_free(struct tls_sessions *s);
+/* Entries held (for tests and logs). */
+size_t tls_sessions_count(struct tls_sessions *s);
 
 /* certgate's stable reason codes for a refused certificate (logs,
  * X-Client-Verify, metrics labels), as an X-macro. */
@@ -111,13 +129,14 @@ struct tls_listener;
 /*
  * Builds the TLS side of listener cfg->listeners[idx]: one context per
  * certificate entry (virtual host) using the trust sets of trusts
- * (borrowed: they must outlive the listener), session-id context and
- * ticket keys derived from master and the entry's client-auth settings.
+ * (borrowed: they must outlive the listener), the session-id context
+ * derived from the entry's client-auth settings, and the session cache
+ * sessions (borrowed, must outlive the listener; NULL: no resumption).
  * Problems are appended to errors as "<json path>: <message>".
  * Returns 0 and an owned listener, or CG_ECONFIG.
  */
 int tls_listener_new(const struct cg_config *cfg, size_t idx,
-                     const unsigned char *master,
+                     struct tls_sessions *sessions,
                      const struct tls_trusts *trusts, struct tls_listener **out,
                      struct cg_strlist *errors);
 void tls_listener_free(struct tls_listener *l);

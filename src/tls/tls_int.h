@@ -21,6 +21,11 @@
  */
 int tls_identity_from_x509(X509 *x, struct cg_identity **out, char *err);
 
+/* The library context of listener SSL_CTXs (libctx.c): the default
+ * provider with only the decoders certificate parsing needs. NULL (the
+ * default context) when it could not be built. */
+OSSL_LIB_CTX *tls_libctx(void);
+
 /* Writes OpenSSL's queued errors ("; "-separated) into buf and clears the
  * queue: used to name the failed call in one log line. */
 void tls_drain_errors(char *buf, size_t len);
@@ -32,6 +37,7 @@ void tls_drain_errors(char *buf, size_t len);
 struct tls_revindex;
 
 struct tls_trust {
+    uint64_t gen;                /* unique in the process (chaincache.c) */
     X509_STORE *store;           /* its ex_data points back here */
     STACK_OF(X509_NAME) * names; /* CA subjects, for CertificateRequest */
     STACK_OF(X509) * cas;        /* every CA certificate (CRL issuers) */
@@ -58,6 +64,43 @@ const char *tls_trust_check_revoked(const struct tls_trust *t,
                                     STACK_OF(X509) * chain, X509 *leaf,
                                     int64_t now, int *depth);
 
+/* --- Verified-chain cache (chaincache.c) ------------------------------ */
+
+struct tls_chaincache;
+
+struct tls_chaincache_stats {
+    uint64_t hits, misses, inserts, evictions;
+};
+
+/* A cache of its own (tests); owned. */
+struct tls_chaincache *tls_chaincache_new(void);
+void tls_chaincache_free(struct tls_chaincache *cc);
+/* The calling thread's cache: made on first use, freed when the thread
+ * exits. Worker threads use it without a lock. */
+struct tls_chaincache *tls_chaincache_thread(void);
+/* Frees the calling thread's cache now (a thread that does not exit, as
+ * the main thread of a test). */
+void tls_chaincache_thread_free(void);
+void tls_chaincache_stats(const struct tls_chaincache *cc,
+                          struct tls_chaincache_stats *out);
+/* Computes the key of ctx's chain (trust generation, purpose, params,
+ * DER of the leaf and every untrusted certificate). False when the chain
+ * cannot be cached (no trust set, a host or email to match). */
+bool tls_chaincache_key(struct tls_chaincache *cc, X509_STORE_CTX *ctx,
+                        enum tls_purpose purpose, unsigned char *key);
+/* On a hit whose whole chain is valid at now: an owned chain, leaf (the
+ * caller's object, up-referenced) then the cached issuers. Else NULL. */
+STACK_OF(X509) * tls_chaincache_get(struct tls_chaincache *cc,
+                                    const unsigned char *key, X509 *leaf,
+                                    int64_t now);
+/* A new reference to the leaf identity stored under key, or NULL. */
+struct cg_identity *tls_chaincache_identity(struct tls_chaincache *cc,
+                                            const unsigned char *key);
+/* Stores an accepted chain and its leaf's identity (both borrowed:
+ * references taken; id may be NULL) under key. */
+void tls_chaincache_put(struct tls_chaincache *cc, const unsigned char *key,
+                        STACK_OF(X509) * chain, struct cg_identity *id);
+
 /*
  * The one verification function: chain building by OpenSSL on an
  * initialised ctx (store, leaf, untrusted, params already set); then the
@@ -68,9 +111,13 @@ const char *tls_trust_check_revoked(const struct tls_trust *t,
  * NUL/control bytes, one CN). Always fills *v; *id gets the owned leaf
  * identity when the leaf could be parsed (else NULL). Sets the ctx error so
  * OpenSSL sends a fitting alert. Returns 1 when accepted, 0 when refused.
+ * With cc (may be NULL), a chain OpenSSL accepted before under the same
+ * trust set skips chain building (see chaincache.c); dates, revocation
+ * and certgate's checks still run on every call.
  */
 int tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
-                         struct cg_verdict *v, struct cg_identity **id);
+                         struct tls_chaincache *cc, struct cg_verdict *v,
+                         struct cg_identity **id);
 
 #define TLS_CONN_MAGIC 0x544c5343u
 
@@ -88,7 +135,7 @@ struct tls_listener {
     char *name;
     struct tls_vhost *vh;
     size_t n_vh;
-    unsigned char master[TLS_MASTER_LEN];
+    struct tls_sessions *sessions; /* borrowed; NULL: no resumption */
 };
 
 struct tls_conn {
@@ -101,8 +148,11 @@ struct tls_conn {
     bool verify_ran;
     bool would_refuse;
     bool handshake_done;
+    bool read_blocked; /* the last SSL_read wanted the socket */
     struct cg_verdict verdict;
     struct cg_identity *ident;
+    STACK_OF(X509) * chain; /* resumed: the verified chain of the session
+                               (own references); else NULL */
     char *sni;
     char err[256];
 };
@@ -115,5 +165,6 @@ struct tls_trust *tls_trusts_find(const struct tls_trusts *ts,
 struct tls_conn *tls_conn_of(const SSL *ssl);
 /* Maps a reason text back to its static code ("invalid" if unknown). */
 const char *tls_reason_intern(const char *s, size_t len);
-/* Installs session-ticket key and appdata callbacks on a vhost ctx. */
-void tls_tickets_setup(SSL_CTX *ctx);
+/* Installs the session cache callbacks on a vhost ctx (sessions.c), or
+ * turns resumption off when !enabled. */
+void tls_sessions_setup(SSL_CTX *ctx, bool enabled);

@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +31,9 @@ struct fps {
 /* Process-wide ex_data slot of X509_STORE pointing to its tls_trust
  * (an OpenSSL index, like SSL_get_ex_data_X509_STORE_CTX_idx). */
 static CRYPTO_ONCE trust_once = CRYPTO_ONCE_STATIC_INIT;
+/* Generations of trust sets: never reused, so a verified-chain cache key
+ * made under one trust set cannot match under another. */
+static atomic_uint_fast64_t trust_gen;
 static int trust_idx = -1;
 
 static void
@@ -261,6 +265,7 @@ tls_trust_new(const struct cg_trust_cfg *tc, const char *data_dir,
     struct tls_revindex_builder *b = NULL;
     int64_t t0 = cg_now_ms();
     int rc = 0;
+    t->gen = atomic_fetch_add(&trust_gen, 1) + 1;
     t->store = X509_STORE_new();
     t->names = sk_X509_NAME_new_null();
     t->cas = sk_X509_new_null();

@@ -126,22 +126,49 @@ leaf_checks(X509 *leaf, enum tls_purpose purpose, const struct cg_identity *id)
     return ident_check_names(id);
 }
 
+/* OpenSSL's chain building, or on a cache hit the chain it built before
+ * for the same bytes and trust set, valid now (see chaincache.c). key is
+ * the chain's cache key, NULL when it is not cached. */
+static int
+chain_verify(X509_STORE_CTX *ctx, struct tls_chaincache *cc,
+             const unsigned char *key, struct cg_identity *id)
+{
+    if (key == NULL)
+        return X509_verify_cert(ctx);
+    STACK_OF(X509) *chain = tls_chaincache_get(
+        cc, key, X509_STORE_CTX_get0_cert(ctx), verify_time(ctx));
+    if (chain != NULL) {
+        X509_STORE_CTX_set0_verified_chain(ctx, chain);
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
+    int ok = X509_verify_cert(ctx);
+    if (ok > 0)
+        tls_chaincache_put(cc, key, X509_STORE_CTX_get0_chain(ctx), id);
+    return ok;
+}
+
 int
 tls_verify_store_ctx(X509_STORE_CTX *ctx, enum tls_purpose purpose,
-                     struct cg_verdict *v, struct cg_identity **id)
+                     struct tls_chaincache *cc, struct cg_verdict *v,
+                     struct cg_identity **id)
 {
     X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
     char err[CG_ERR_LEN];
+    unsigned char key[32];
     *id = NULL;
     if (leaf == NULL) {
         *v = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
         return 0;
     }
-    if (tls_identity_from_x509(leaf, id, err) != 0) {
+    bool keyed = cc != NULL && tls_chaincache_key(cc, ctx, purpose, key);
+    if (keyed)
+        *id = tls_chaincache_identity(cc, key);
+    if (*id == NULL && tls_identity_from_x509(leaf, id, err) != 0) {
         ERR_clear_error();
         *id = NULL;
     }
-    int ok = X509_verify_cert(ctx);
+    int ok = chain_verify(ctx, cc, keyed ? key : NULL, *id);
     if (ok <= 0) {
         int e = X509_STORE_CTX_get_error(ctx);
         *v = (struct cg_verdict){CG_VERIFY_FAILED, reason_for(e)};
@@ -217,7 +244,7 @@ tls_verify_files(struct tls_trust *t, const char *cert_file,
         X509_VERIFY_PARAM_set_time(param, (time_t)p->at);
     if (p->host != NULL)
         X509_VERIFY_PARAM_set1_host(param, p->host, 0);
-    tls_verify_store_ctx(ctx, p->purpose, v, id);
+    tls_verify_store_ctx(ctx, p->purpose, NULL, v, id);
 out:
     X509_STORE_CTX_free(ctx);
     X509_free(leaf);

@@ -1,0 +1,174 @@
+/*
+ * The OpenSSL library context of listener SSL_CTXs.
+ *
+ * Why: OpenSSL 3.0 decodes the public key of every certificate it parses
+ * (d2i_X509 on the client's chain, twice per handshake when the client
+ * sends its CA too) through OSSL_DECODER_CTX_new_for_pkey(), which
+ * enumerates and constructs every key manager and every decoder of every
+ * provider of the library context on each call (3.0 has no decoder
+ * cache): ~100-130 us per certificate here, more than an ECDSA verify.
+ *
+ * What: a library context whose only provider, "certgate-tls", is the
+ * default provider seen through a narrower window: every operation is the
+ * default provider's own (same algorithm tables, same implementations,
+ * same provider context), except that its decoders are only those that
+ * read DER SubjectPublicKeyInfo (the one structure certificate parsing
+ * needs) of key types that can sign (the only keys that can authenticate
+ * a peer or issue a certificate). Such a certificate decodes exactly as
+ * before, at ~40% of the cost. Private keys are loaded in the default context
+ * (listener.c) and used across providers by OpenSSL's key export, cached
+ * per key.
+ *
+ * Process-wide, built once (like OpenSSL's own default context); NULL
+ * (the default context) when it cannot be built.
+ */
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "core/xmalloc.h"
+#include "tls/tls_int.h"
+
+static CRYPTO_ONCE libctx_once = CRYPTO_ONCE_STATIC_INIT;
+static OSSL_LIB_CTX *libctx;
+static OSSL_PROVIDER *deflt;     /* the default provider, default context */
+static OSSL_ALGORITHM *decoders; /* its SPKI DER decoders, terminated */
+
+/* Key types that can sign, hence authenticate a TLS peer or issue a
+ * certificate: the only ones whose keys are decoded here. */
+static const char *const signing_types[] = {
+    "EC", "SM2", "RSA", "RSA-PSS", "ED25519", "ED448", "DSA",
+};
+
+/* True when the first name of a "A:B:C" algorithm name list is type. */
+static bool
+first_name_is(const char *names, const char *type)
+{
+    size_t n = strlen(type);
+    return strncasecmp(names, type, n) == 0 &&
+           (names[n] == ':' || names[n] == '\0');
+}
+
+/* True when a decoder reads the DER SubjectPublicKeyInfo of a key type
+ * that can sign. A certificate for another key (X25519, DH) still
+ * parses, without a decoded key: it can neither prove possession nor
+ * have issued anything, and is refused as before, only earlier. */
+static bool
+spki_decoder(const OSSL_ALGORITHM *a)
+{
+    const char *p = a->property_definition;
+    if (p == NULL || strstr(p, "input=der") == NULL ||
+        strstr(p, "structure=SubjectPublicKeyInfo") == NULL)
+        return false;
+    for (size_t i = 0; i < CG_ARRAY_LEN(signing_types); i++) {
+        if (first_name_is(a->algorithm_names, signing_types[i]))
+            return true;
+    }
+    return false;
+}
+
+static bool
+decoders_build(void)
+{
+    int no_cache = 0;
+    const OSSL_ALGORITHM *all =
+        OSSL_PROVIDER_query_operation(deflt, OSSL_OP_DECODER, &no_cache);
+    size_t n = 0, kept = 0;
+    while (all != NULL && all[n].algorithm_names != NULL)
+        n++;
+    decoders = xcalloc(n + 1, sizeof(*decoders));
+    for (size_t i = 0; i < n; i++) {
+        if (spki_decoder(&all[i]))
+            decoders[kept++] = all[i];
+    }
+    return kept > 0;
+}
+
+static const OSSL_ALGORITHM *
+query(void *provctx, int op, int *no_cache)
+{
+    (void)provctx;
+    if (op == OSSL_OP_DECODER) {
+        *no_cache = 0;
+        return decoders;
+    }
+    return OSSL_PROVIDER_query_operation(deflt, op, no_cache);
+}
+
+static void
+unquery(void *provctx, int op, const OSSL_ALGORITHM *algs)
+{
+    (void)provctx;
+    if (op != OSSL_OP_DECODER)
+        OSSL_PROVIDER_unquery_operation(deflt, op, algs);
+}
+
+static int
+capabilities(void *provctx, const char *capability, OSSL_CALLBACK *cb,
+             void *arg)
+{
+    (void)provctx;
+    return OSSL_PROVIDER_get_capabilities(deflt, capability, cb, arg);
+}
+
+static int
+get_params(void *provctx, OSSL_PARAM params[])
+{
+    (void)provctx;
+    return OSSL_PROVIDER_get_params(deflt, params);
+}
+
+static const OSSL_DISPATCH dispatch[] = {
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))query},
+    {OSSL_FUNC_PROVIDER_UNQUERY_OPERATION, (void (*)(void))unquery},
+    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))capabilities},
+    {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))get_params},
+    {0, NULL},
+};
+
+/* The provider's entry point: the default provider's context, so every
+ * forwarded implementation gets the context it was written for. */
+static int
+provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
+              const OSSL_DISPATCH **out, void **provctx)
+{
+    (void)handle;
+    (void)in;
+    *provctx = OSSL_PROVIDER_get0_provider_ctx(deflt);
+    *out = dispatch;
+    return *provctx != NULL;
+}
+
+static void
+libctx_init(void)
+{
+    deflt = OSSL_PROVIDER_load(NULL, "default");
+    OSSL_LIB_CTX *lc = OSSL_LIB_CTX_new();
+    if (deflt == NULL || lc == NULL || !decoders_build() ||
+        !OSSL_PROVIDER_add_builtin(lc, "certgate-tls", provider_init) ||
+        OSSL_PROVIDER_load(lc, "certgate-tls") == NULL) {
+        char ssl[256];
+        tls_drain_errors(ssl, sizeof(ssl));
+        cg_log(CG_LOG_WARN, 0,
+               "TLS library context not built, using OpenSSL's default "
+               "(slower certificate parsing): %s",
+               ssl);
+        OSSL_LIB_CTX_free(lc);
+        return;
+    }
+    libctx = lc;
+}
+
+OSSL_LIB_CTX *
+tls_libctx(void)
+{
+    if (!CRYPTO_THREAD_run_once(&libctx_once, libctx_init))
+        return NULL;
+    return libctx;
+}

@@ -1,0 +1,341 @@
+/*
+ * The server session cache: TLS 1.2 session ids and TLS 1.3 stateful
+ * tickets (SSL_OP_NO_TICKET), one cache per process shared by every
+ * listener and snapshot, behind one mutex.
+ *
+ * Why not stateless tickets: OpenSSL 3.0 serialises the session (client
+ * certificate included) into every ticket and parses it back once more
+ * while building it, and parses it again on resumption; each parse decodes
+ * the client's public key through the provider decoders (~150 us here).
+ * A cache entry keeps the SSL_SESSION itself, so a full handshake only
+ * inserts a pointer and a resumption is a hash lookup; it also keeps the
+ * leaf's identity (shared), so a resumption extracts nothing.
+ *
+ * What may resume: an entry records the auth hash of the virtual host that
+ * made it (listener, client-auth mode, depth, CA set; also the session-id
+ * context OpenSSL compares), the verdict and the verified chain. A lookup
+ * hands the session back only when, against the listener's current
+ * settings, the auth hash is the same, a required client certificate was
+ * verified, every certificate of the chain is inside its validity period
+ * now and the revocation index of the current trust set lists none of
+ * them. Otherwise the client gets a full handshake, which refuses the
+ * certificate with its reason. TLS 1.3 entries are single-use: each
+ * resumption issues a fresh ticket.
+ */
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/xmalloc.h"
+#include "tls/tls_int.h"
+
+struct sess_entry {
+    unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
+    unsigned int idlen;
+    unsigned char auth[32]; /* auth hash of the virtual host that made it */
+    SSL_SESSION *sess;      /* own reference */
+    STACK_OF(X509) * chain; /* verified chain (own references) or NULL */
+    struct cg_verdict verdict;
+    struct cg_identity *ident;      /* the leaf's identity (a reference) */
+    struct sess_entry *hnext;       /* hash chain */
+    struct sess_entry *prev, *next; /* LRU: head is the most recent */
+};
+
+struct tls_sessions {
+    pthread_mutex_t mu;
+    struct sess_entry **buckets;
+    size_t mask; /* buckets - 1 (a power of two) */
+    struct sess_entry *head, *tail;
+    size_t n, max;
+};
+
+struct tls_sessions *
+tls_sessions_new(size_t max)
+{
+    struct tls_sessions *s = xcalloc(1, sizeof(*s));
+    size_t nb = 64;
+    while (nb < max)
+        nb *= 2;
+    pthread_mutex_init(&s->mu, NULL);
+    s->buckets = xcalloc(nb, sizeof(*s->buckets));
+    s->mask = nb - 1;
+    s->max = max > 0 ? max : 1;
+    return s;
+}
+
+static void
+entry_free(struct sess_entry *e)
+{
+    SSL_SESSION_free(e->sess);
+    sk_X509_pop_free(e->chain, X509_free);
+    ident_free(e->ident);
+    free(e);
+}
+
+void
+tls_sessions_free(struct tls_sessions *s)
+{
+    if (s == NULL)
+        return;
+    struct sess_entry *e = s->head;
+    while (e != NULL) {
+        struct sess_entry *next = e->next;
+        entry_free(e);
+        e = next;
+    }
+    free(s->buckets);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+size_t
+tls_sessions_count(struct tls_sessions *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->n;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* Session ids are random: their first bytes are a fine hash. */
+static size_t
+bucket_of(const struct tls_sessions *s, const unsigned char *id,
+          unsigned int len)
+{
+    size_t h = 0;
+    for (unsigned int i = 0; i < len && i < sizeof(h); i++)
+        h = (h << 8) | id[i];
+    return h & s->mask;
+}
+
+static struct sess_entry **
+slot_find(struct tls_sessions *s, const unsigned char *id, unsigned int len)
+{
+    struct sess_entry **p = &s->buckets[bucket_of(s, id, len)];
+    while (*p != NULL && ((*p)->idlen != len || memcmp((*p)->id, id, len) != 0))
+        p = &(*p)->hnext;
+    return p;
+}
+
+static void
+lru_unlink(struct tls_sessions *s, struct sess_entry *e)
+{
+    if (e->prev != NULL)
+        e->prev->next = e->next;
+    else
+        s->head = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    else
+        s->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void
+lru_push(struct tls_sessions *s, struct sess_entry *e)
+{
+    e->prev = NULL;
+    e->next = s->head;
+    if (s->head != NULL)
+        s->head->prev = e;
+    s->head = e;
+    if (s->tail == NULL)
+        s->tail = e;
+}
+
+/* Unlinks the entry of id (under mu); returns it, or NULL. */
+static struct sess_entry *
+take_locked(struct tls_sessions *s, const unsigned char *id, unsigned int len)
+{
+    struct sess_entry **p = slot_find(s, id, len);
+    struct sess_entry *e = *p;
+    if (e == NULL)
+        return NULL;
+    *p = e->hnext;
+    lru_unlink(s, e);
+    s->n--;
+    return e;
+}
+
+/* Adds e (consumed), replacing an entry with its id; returns the entries
+ * pushed out, to be freed outside the lock. */
+static struct sess_entry *
+insert_locked(struct tls_sessions *s, struct sess_entry *e)
+{
+    struct sess_entry *out = take_locked(s, e->id, e->idlen);
+    if (out != NULL)
+        out->hnext = NULL;
+    struct sess_entry **p = &s->buckets[bucket_of(s, e->id, e->idlen)];
+    e->hnext = *p;
+    *p = e;
+    lru_push(s, e);
+    s->n++;
+    while (s->n > s->max) {
+        struct sess_entry *old = take_locked(s, s->tail->id, s->tail->idlen);
+        old->hnext = out;
+        out = old;
+    }
+    return out;
+}
+
+/* A copy of chain holding its own references (NULL for NULL). */
+static STACK_OF(X509) * chain_dup(STACK_OF(X509) * chain)
+{
+    if (chain == NULL)
+        return NULL;
+    STACK_OF(X509) *d = sk_X509_dup(chain);
+    if (d == NULL)
+        return NULL;
+    for (int i = 0; i < sk_X509_num(d); i++)
+        X509_up_ref(sk_X509_value(d, i));
+    return d;
+}
+
+/* Records a new session with what decided who may resume it. */
+static int
+new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    struct tls_conn *c = tls_conn_of(ssl);
+    struct tls_sessions *s = c->l != NULL ? c->l->sessions : NULL;
+    unsigned int len = 0;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &len);
+    if (s == NULL || len == 0 || len > SSL_MAX_SSL_SESSION_ID_LENGTH)
+        return 0; /* not kept: OpenSSL drops its reference */
+    struct sess_entry *e = xcalloc(1, sizeof(*e));
+    memcpy(e->id, id, len);
+    e->idlen = len;
+    memcpy(e->auth, c->l->vh[c->vhost].auth_hash, 32);
+    e->sess = sess; /* the reference OpenSSL handed over */
+    e->verdict = c->verdict;
+    e->ident = ident_ref(c->ident);
+    if (c->verdict.status == CG_VERIFY_SUCCESS)
+        e->chain = chain_dup(c->chain != NULL ? c->chain
+                                              : SSL_get0_verified_chain(ssl));
+    pthread_mutex_lock(&s->mu);
+    struct sess_entry *out = insert_locked(s, e);
+    pthread_mutex_unlock(&s->mu);
+    while (out != NULL) {
+        struct sess_entry *next = out->hnext;
+        entry_free(out);
+        out = next;
+    }
+    return 1;
+}
+
+/* True when every certificate of chain is inside its validity at now. */
+static bool
+chain_current(STACK_OF(X509) * chain, X509 *leaf, time_t now)
+{
+    int n = chain != NULL ? sk_X509_num(chain) : 0;
+    for (int i = 0; i < (n > 0 ? n : 1); i++) {
+        X509 *x = n > 0 ? sk_X509_value(chain, i) : leaf;
+        if (X509_cmp_time(X509_get0_notBefore(x), &now) >= 0 ||
+            X509_cmp_time(X509_get0_notAfter(x), &now) <= 0)
+            return false;
+    }
+    return true;
+}
+
+/* Whether the current settings of c's virtual host accept entry e. */
+static bool
+entry_acceptable(const struct tls_conn *c, const struct sess_entry *e)
+{
+    const struct tls_vhost *vh = &c->l->vh[c->vhost];
+    time_t now = time(NULL);
+    if (memcmp(e->auth, vh->auth_hash, 32) != 0)
+        return false;
+    if ((int64_t)SSL_SESSION_get_time(e->sess) +
+            (int64_t)SSL_SESSION_get_timeout(e->sess) <=
+        (int64_t)now)
+        return false;
+    if (vh->mode == CG_AUTH_REQUIRED && e->verdict.status != CG_VERIFY_SUCCESS)
+        return false;
+    if (e->verdict.status != CG_VERIFY_SUCCESS)
+        return true;
+    X509 *peer = SSL_SESSION_get0_peer(e->sess);
+    if (peer == NULL || !chain_current(e->chain, peer, now))
+        return false;
+    int depth;
+    ERR_set_mark();
+    bool ok = vh->trust == NULL ||
+              tls_trust_check_revoked(vh->trust, e->chain, peer, (int64_t)now,
+                                      &depth) == NULL;
+    ERR_pop_to_mark();
+    return ok;
+}
+
+/* Looks a session up for resumption (see the file comment). */
+static SSL_SESSION *
+get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
+{
+    struct tls_conn *c = tls_conn_of(ssl);
+    struct tls_sessions *s = c->l != NULL ? c->l->sessions : NULL;
+    *copy = 0;
+    if (s == NULL || len <= 0 || len > SSL_MAX_SSL_SESSION_ID_LENGTH)
+        return NULL;
+    struct sess_entry *e, mine = {0};
+    pthread_mutex_lock(&s->mu);
+    e = *slot_find(s, id, (unsigned int)len);
+    if (e != NULL &&
+        SSL_SESSION_get_protocol_version(e->sess) >= TLS1_3_VERSION) {
+        e = take_locked(s, id, (unsigned int)len); /* single use */
+        mine = *e;
+        free(e);
+    } else if (e != NULL) {
+        lru_unlink(s, e);
+        lru_push(s, e);
+        mine = *e;
+        SSL_SESSION_up_ref(mine.sess);
+        mine.chain = chain_dup(e->chain);
+        ident_ref(mine.ident);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (e == NULL)
+        return NULL;
+    if (!entry_acceptable(c, &mine)) {
+        SSL_SESSION_free(mine.sess);
+        sk_X509_pop_free(mine.chain, X509_free);
+        ident_free(mine.ident);
+        return NULL;
+    }
+    c->verdict = mine.verdict;
+    sk_X509_pop_free(c->chain, X509_free);
+    c->chain = mine.chain;
+    ident_free(c->ident); /* the session's: no extraction on resumption */
+    c->ident = mine.ident;
+    return mine.sess; /* our reference goes to OpenSSL (*copy == 0) */
+}
+
+static void
+remove_cb(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+    struct tls_listener *l = SSL_CTX_get_app_data(ctx);
+    struct tls_sessions *s = l != NULL ? l->sessions : NULL;
+    unsigned int len = 0;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &len);
+    if (s == NULL || len == 0)
+        return;
+    pthread_mutex_lock(&s->mu);
+    struct sess_entry *e = take_locked(s, id, len);
+    pthread_mutex_unlock(&s->mu);
+    if (e != NULL)
+        entry_free(e);
+}
+
+void
+tls_sessions_setup(SSL_CTX *ctx, bool enabled)
+{
+    if (!enabled) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        return;
+    }
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER |
+                                            SSL_SESS_CACHE_NO_INTERNAL |
+                                            SSL_SESS_CACHE_NO_AUTO_CLEAR);
+    SSL_CTX_sess_set_new_cb(ctx, new_cb);
+    SSL_CTX_sess_set_get_cb(ctx, get_cb);
+    SSL_CTX_sess_set_remove_cb(ctx, remove_cb);
+}
