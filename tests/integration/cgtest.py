@@ -1324,3 +1324,34 @@ def ws_client_handshake(conn, path="/ws", host="localhost", headers=()):
 def wait_readable(sock, seconds):
     r, _, _ = select.select([sock], [], [], timeout(seconds))
     return bool(r)
+
+
+class ExternalServer:
+    """A third-party daemon (mosquitto, HAProxy) started by a test on a
+    loopback port, its stdout and stderr in log_path; ready once the
+    port accepts, stopped by close()."""
+
+    def start_process(self, argv, log_path, what):
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log,
+                                     stderr=self._log)
+        wait_for(self._up, 10, what=what)
+
+    def _up(self):
+        assert self.proc.poll() is None, self.log()
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self._log.close()

@@ -192,7 +192,7 @@ class Capture:
 
 # ------------------------------------------------------------ mosquitto
 
-class Mosquitto:
+class Mosquitto(cgtest.ExternalServer):
     """A real mosquitto on 127.0.0.1 whose ACL makes the user name and
     client id visible: a client may only use devices/<username>/# and
     clients/<clientid>/#; user "admin" reads everything."""
@@ -219,33 +219,13 @@ class Mosquitto:
                     "log_dest stderr\n"
                     "log_type all\n"
                     "persistence false\n" % (acl, self.port))
-        self.log_path = os.path.join(self.dir, "mosquitto.log")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(["mosquitto", "-c", conf],
-                                     stdout=self._log, stderr=self._log)
-        cgtest.wait_for(self._up, 10, what="mosquitto listening")
+        self.start_process(["mosquitto", "-c", conf],
+                           os.path.join(self.dir, "mosquitto.log"),
+                           "mosquitto listening")
 
     @property
     def addr(self):
         return "127.0.0.1:%d" % self.port
-
-    def _up(self):
-        assert self.proc.poll() is None, self.log()
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self._log.close()
 
 
 class Subscriber:

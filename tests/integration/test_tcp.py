@@ -219,7 +219,7 @@ frontend pp
 """
 
 
-class Haproxy:
+class Haproxy(cgtest.ExternalServer):
     """HAProxy in the foreground (-db) behind certgate: a frontend that
     accepts only connections starting with a PROXY header and answers
     every request with what it decoded from it."""
@@ -231,29 +231,9 @@ class Haproxy:
         cfg = os.path.join(workdir, "haproxy.cfg")
         with open(cfg, "w") as f:
             f.write(HAPROXY_CFG.format(port=self.port, answer=HAPROXY_ANSWER))
-        self.log_path = os.path.join(workdir, "haproxy.log")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", cfg],
-                                     stdout=self._log, stderr=self._log)
-        cgtest.wait_for(self._up, 10, what="haproxy listening")
-
-    def _up(self):
-        assert self.proc.poll() is None, self.log()
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self._log.close()
+        self.start_process([HAPROXY, "-db", "-f", cfg],
+                           os.path.join(workdir, "haproxy.log"),
+                           "haproxy listening")
 
 
 @pytest.fixture
@@ -305,14 +285,7 @@ def test_proxy_v2_haproxy_no_sni_no_certificate(cg, pki, haproxy):
     # AUTHORITY TLV and no identity TLV, and HAProxy still takes it
     d = start(cg, pki, haproxy, proxy_protocol="v2", mode="optional")
     # Python sends no SNI for an IP address (the certificate has it)
-    s = tls_connect(d.port("db"), pki, None, server_name="127.0.0.1")
-    sport = s.getsockname()[1]
-    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    got = read_until_close(s)
-    s.close()
-    head, _, body = got.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), got
-    fields_ = dict(kv.split("=", 1) for kv in body.decode().split())
+    fields_, sport = decoded(d.port("db"), pki, None, sni="127.0.0.1")
     assert fields_["src_port"] == str(sport)
     assert fields_["authority"] == "" and fields_["rcvd"] == "1"
 

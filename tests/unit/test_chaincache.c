@@ -16,6 +16,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testcert.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -47,23 +49,6 @@ struct pki {
     int64_t now;
 };
 
-static EVP_PKEY *
-key_new(void)
-{
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    assert_non_null(k);
-    return k;
-}
-
-static void
-add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-    assert_non_null(e);
-    assert_int_equal(X509_add_ext(x, e, -1), 1);
-    X509_EXTENSION_free(e);
-}
-
 /* A certificate valid from now + nb to now + na (seconds): a CA when ca
  * (or a client leaf with basicConstraints CA:TRUE when leaf_ca); self-
  * signed when issuer is NULL. */
@@ -71,36 +56,8 @@ static X509 *
 cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, bool ca,
          bool leaf_ca, long nb, long na)
 {
-    X509 *x = X509_new();
-    unsigned char rnd[16];
-    assert_int_equal(RAND_bytes(rnd, sizeof(rnd)), 1);
-    rnd[0] &= 0x7f;
-    BIGNUM *bn = BN_bin2bn(rnd, (int)sizeof(rnd), NULL);
-    assert_non_null(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
-    BN_free(bn);
-    X509_NAME *n = X509_NAME_new();
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn,
-                               -1, -1, 0);
-    X509_set_version(x, 2);
-    X509_set_subject_name(x, n);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-    X509_NAME_free(n);
-    X509_gmtime_adj(X509_getm_notBefore(x), nb);
-    X509_gmtime_adj(X509_getm_notAfter(x), na);
-    X509_set_pubkey(x, key);
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-    add_ext(x, &ctx, NID_basic_constraints,
-            ca || leaf_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    add_ext(x, &ctx, NID_key_usage,
-            ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
-    if (!ca)
-        add_ext(x, &ctx, NID_ext_key_usage, "clientAuth");
-    add_ext(x, &ctx, NID_subject_key_identifier, "hash");
-    if (issuer != NULL)
-        add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
-    assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
-    return x;
+    return testcert_new(&(struct testcert){cn, key, issuer, ikey, ca, leaf_ca,
+                                           nb, na, NULL, 0});
 }
 
 /* x with one bit of its signature value flipped (still parses). */
@@ -138,10 +95,10 @@ pki_setup(void **state)
     p->dir = xstrdup("/tmp/cg-test-chaincache-XXXXXX");
     assert_non_null(mkdtemp(p->dir));
     p->now = (int64_t)time(NULL);
-    p->root_key = key_new();
-    p->inter_key = key_new();
-    p->other_key = key_new();
-    p->leaf_key = key_new();
+    p->root_key = testcert_key();
+    p->inter_key = testcert_key();
+    p->other_key = testcert_key();
+    p->leaf_key = testcert_key();
     long year = 365L * 24 * HOUR;
     p->root =
         cert_new("CC Root", p->root_key, NULL, NULL, true, false, -year, year);

@@ -13,6 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testcert.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -207,69 +209,21 @@ test_million(void **state)
 
 /* ---- certificates and CRLs ---------------------------------------- */
 
-static EVP_PKEY *
-key_new(void)
-{
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    assert_non_null(k);
-    return k;
-}
-
-static void
-add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-    assert_non_null(e);
-    assert_int_equal(X509_add_ext(x, e, -1), 1);
-    X509_EXTENSION_free(e);
-}
-
 /* A certificate for key: a CA when ca, else a client leaf; self-signed
  * when issuer is NULL. serial: big-endian bytes (NULL: random). */
 static X509 *
 cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, bool ca,
          const unsigned char *serial, size_t slen)
 {
-    X509 *x = X509_new();
-    unsigned char rnd[16];
-    if (serial == NULL) {
-        assert_int_equal(RAND_bytes(rnd, sizeof(rnd)), 1);
-        rnd[0] &= 0x7f;
-        serial = rnd;
-        slen = sizeof(rnd);
-    }
-    BIGNUM *bn = BN_bin2bn(serial, (int)slen, NULL);
-    assert_non_null(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
-    BN_free(bn);
-    X509_NAME *n = X509_NAME_new();
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn,
-                               -1, -1, 0);
-    X509_set_version(x, 2);
-    X509_set_subject_name(x, n);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-    X509_NAME_free(n);
-    X509_gmtime_adj(X509_getm_notBefore(x), -HOUR);
-    X509_gmtime_adj(X509_getm_notAfter(x), 30L * 24 * HOUR);
-    X509_set_pubkey(x, key);
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-    add_ext(x, &ctx, NID_basic_constraints,
-            ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    add_ext(x, &ctx, NID_key_usage,
-            ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
-    if (!ca)
-        add_ext(x, &ctx, NID_ext_key_usage, "clientAuth");
-    add_ext(x, &ctx, NID_subject_key_identifier, "hash");
-    if (issuer != NULL)
-        add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
-    assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
-    return x;
+    return testcert_new(&(struct testcert){cn, key, issuer, ikey, ca, false,
+                                           -HOUR, 30L * 24 * HOUR, serial,
+                                           slen});
 }
 
 static X509 *
 bare_ca(const char *cn, EVP_PKEY **keyp)
 {
-    *keyp = key_new();
+    *keyp = testcert_key();
     return cert_new(cn, *keyp, NULL, NULL, true, NULL, 0);
 }
 
@@ -386,10 +340,10 @@ pki_setup(void **state)
     struct pki *p = xcalloc(1, sizeof(*p));
     p->dir = xstrdup("/tmp/cg-test-revoke-XXXXXX");
     assert_non_null(mkdtemp(p->dir));
-    p->root_key = key_new();
-    p->inter_key = key_new();
-    p->other_key = key_new();
-    p->leaf_key = key_new();
+    p->root_key = testcert_key();
+    p->inter_key = testcert_key();
+    p->other_key = testcert_key();
+    p->leaf_key = testcert_key();
     p->root = cert_new("Rev Root", p->root_key, NULL, NULL, true, NULL, 0);
     p->inter = cert_new("Rev Inter", p->inter_key, p->root, p->root_key, true,
                         NULL, 0);
@@ -514,7 +468,7 @@ test_revoked_leaf(void **state)
     assert_int_equal(depth, 0);
     assert_null(tls_trust_check_revoked(t, NULL, p->bob, time(NULL), &depth));
     /* another CA with the root's name but another key is not its issuer */
-    EVP_PKEY *k = key_new();
+    EVP_PKEY *k = testcert_key();
     X509 *fake = cert_new("Rev Root", k, NULL, NULL, true, NULL, 0);
     assert_false(tls_revindex_is_revoked(t->rev, p->alice, fake));
     X509_free(fake);
