@@ -324,3 +324,44 @@ def tcp_listener(name, pki, upstream, mode="required", trust="staff", **kw):
     d = mqtt_listener(name, pki, upstream, mode, trust, **kw)
     d["kind"] = "tcp"
     return d
+
+
+def builtin_ca_devices(tmp_path, names):
+    """A built-in CA in tmp_path/data (`certgate ca init`) and a client
+    certificate per name (`certgate ca issue client --cn NAME`). Returns
+    (data_dir, {name: namespace(chain, key, serial)}, ca) where ca(*args)
+    runs `certgate ca ...` and returns its stdout."""
+    import re
+    import types
+    data, out = tmp_path / "data", tmp_path / "out"
+    out.mkdir()
+
+    def ca(*args):
+        r = cgtest.run_cli(["ca"] + [str(a) for a in args])
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    ca("init", "--name", "Devices", "--data", data)
+    devs = {}
+    for cn in names:
+        text = ca("issue", "client", "--cn", cn, "--data", data,
+                  "--out-dir", out)
+        devs[cn] = types.SimpleNamespace(
+            chain=str(out / (cn + ".pem")), key=str(out / (cn + ".key")),
+            serial=re.search(r"^serial: (\S+)$", text, re.M).group(1))
+    return data, devs, ca
+
+
+def closed_within(s, seconds):
+    """True when the peer closes s (EOF or reset) within seconds (x3
+    under the sanitizers)."""
+    import time
+    if os.environ.get("CG_SANITIZE") == "ON":
+        seconds *= 3
+    t0 = time.monotonic()
+    s.settimeout(seconds + 2)
+    try:
+        while s.recv(4096):
+            pass
+    except (ConnectionError, OSError):
+        pass
+    return time.monotonic() - t0 < seconds

@@ -11,7 +11,8 @@ import threading
 import pytest
 
 import cgtest
-from mqtthelp import read_until_close, tcp_listener, tls_connect
+from mqtthelp import (builtin_ca_devices, closed_within, read_until_close,
+                      tcp_listener, tls_connect)
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -177,6 +178,35 @@ def test_tcp_refuses_untrusted(cg, pki, server_plain):
     d = start(cg, pki, server_plain)
     with pytest.raises((ConnectionError, OSError)):
         roundtrip(d.port("db"), pki, pki.other_signed, b"x")
+
+
+def test_tcp_revoked_closed_at_once(cg, pki, server_plain, tmp_path):
+    """`certgate ca revoke` (another process, built-in CA) closes the open
+    TCP session of the revoked device within a second, logs why, leaves
+    the other device's session alone and refuses the revoked one after."""
+    data, devs, ca = builtin_ca_devices(tmp_path, ("dev1", "dev2"))
+    cfg = cgtest.config(pki, [tcp_listener("db", pki, server_plain.addr,
+                                           trust="devices")],
+                        data_dir=str(data))
+    cfg["trust"]["devices"] = {"builtin_ca": True}
+    d = cg.start(cfg)
+    port = d.port("db")
+    s1 = tls_connect(port, pki, devs["dev1"])
+    s2 = tls_connect(port, pki, devs["dev2"])
+    for s in (s1, s2):
+        s.sendall(b"hello")
+        s.settimeout(5)
+        assert s.recv(10) == b"HELLO"
+    ca("revoke", devs["dev1"].serial, "--data", data)
+    assert closed_within(s1, 1.0)
+    d.wait_log(lambda r: r.get("event") == "connection_refused_now" and
+               r.get("reason") == "revoked" and r.get("cn") == "dev1")
+    s2.sendall(b"still")
+    assert s2.recv(10) == b"STILL"
+    s2.close()
+    s1.close()
+    with pytest.raises((ConnectionError, OSError)):
+        roundtrip(port, pki, devs["dev1"], b"x")
 
 
 def test_tcp_upstream_down(cg, pki):
