@@ -544,6 +544,8 @@ fill(struct stream *s, struct cg_buf *b)
     /* An empty buffer is read into the stack first: a connection whose
      * read would block (idle keep-alive) then holds no read buffer. */
     char tmp[PROXY_READ_CHUNK];
+    if (stream_read_would_block(s))
+        return 0;
     bool empty = cg_buf_pending(b) == 0;
     if (!empty)
         cg_buf_reserve(b, PROXY_READ_CHUNK);
@@ -726,8 +728,10 @@ static void
 pc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
-    (void)revents;
-    conn_run(CAST_OBJ(struct proxy_conn, w->data, PROXY_CONN_MAGIC));
+    struct proxy_conn *pc =
+        CAST_OBJ(struct proxy_conn, w->data, PROXY_CONN_MAGIC);
+    stream_event(&pc->s, revents);
+    conn_run(pc);
 }
 
 static void
