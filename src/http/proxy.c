@@ -82,11 +82,20 @@ proxy_env_cleanup(struct proxy_env *env)
 void
 pc_set_timer(struct proxy_conn *pc, int64_t ms)
 {
-    ev_timer_stop(pc->env->loop, &pc->timer);
-    if (ms > 0) {
-        ev_timer_set(&pc->timer, (double)ms / 1000.0, 0.0);
-        ev_timer_start(pc->env->loop, &pc->timer);
+    struct ev_loop *loop = pc->env->loop;
+    if (ms <= 0) {
+        pc->deadline = 0; /* an armed timer finds nothing due */
+        return;
     }
+    double after = (double)ms / 1000.0;
+    double at = ev_now(loop) + after;
+    pc->deadline = at;
+    if (ev_is_active(&pc->timer) && pc->timer_at <= at)
+        return; /* fires first; the callback re-arms for the rest */
+    ev_timer_stop(loop, &pc->timer);
+    ev_timer_set(&pc->timer, after, 0.0);
+    ev_timer_start(loop, &pc->timer);
+    pc->timer_at = at;
 }
 
 void
@@ -737,10 +746,19 @@ pc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void
 pc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct proxy_conn *pc =
         CAST_OBJ(struct proxy_conn, w->data, PROXY_CONN_MAGIC);
+    if (pc->deadline == 0)
+        return; /* the timeout was cancelled */
+    double left = pc->deadline - ev_now(loop);
+    if (left > 0) { /* moved later since the timer was armed */
+        ev_timer_set(w, left, 0.0);
+        ev_timer_start(loop, w);
+        pc->timer_at = pc->deadline;
+        return;
+    }
+    pc->deadline = 0;
     pc->busy++;
     switch (pc->state) {
     case PC_HANDSHAKE:
