@@ -82,11 +82,20 @@ proxy_env_cleanup(struct proxy_env *env)
 void
 pc_set_timer(struct proxy_conn *pc, int64_t ms)
 {
-    ev_timer_stop(pc->env->loop, &pc->timer);
-    if (ms > 0) {
-        ev_timer_set(&pc->timer, (double)ms / 1000.0, 0.0);
-        ev_timer_start(pc->env->loop, &pc->timer);
+    struct ev_loop *loop = pc->env->loop;
+    if (ms <= 0) {
+        pc->deadline = 0; /* an armed timer finds nothing due */
+        return;
     }
+    double after = (double)ms / 1000.0;
+    double at = ev_now(loop) + after;
+    pc->deadline = at;
+    if (ev_is_active(&pc->timer) && pc->timer_at <= at)
+        return; /* fires first; the callback re-arms for the rest */
+    ev_timer_stop(loop, &pc->timer);
+    ev_timer_set(&pc->timer, after, 0.0);
+    ev_timer_start(loop, &pc->timer);
+    pc->timer_at = at;
 }
 
 void
@@ -544,6 +553,8 @@ fill(struct stream *s, struct cg_buf *b)
     /* An empty buffer is read into the stack first: a connection whose
      * read would block (idle keep-alive) then holds no read buffer. */
     char tmp[PROXY_READ_CHUNK];
+    if (stream_read_would_block(s))
+        return 0;
     bool empty = cg_buf_pending(b) == 0;
     if (!empty)
         cg_buf_reserve(b, PROXY_READ_CHUNK);
@@ -726,17 +737,28 @@ static void
 pc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
-    (void)revents;
-    conn_run(CAST_OBJ(struct proxy_conn, w->data, PROXY_CONN_MAGIC));
+    struct proxy_conn *pc =
+        CAST_OBJ(struct proxy_conn, w->data, PROXY_CONN_MAGIC);
+    stream_event(&pc->s, revents);
+    conn_run(pc);
 }
 
 static void
 pc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct proxy_conn *pc =
         CAST_OBJ(struct proxy_conn, w->data, PROXY_CONN_MAGIC);
+    if (pc->deadline == 0)
+        return; /* the timeout was cancelled */
+    double left = pc->deadline - ev_now(loop);
+    if (left > 0) { /* moved later since the timer was armed */
+        ev_timer_set(w, left, 0.0);
+        ev_timer_start(loop, w);
+        pc->timer_at = pc->deadline;
+        return;
+    }
+    pc->deadline = 0;
     pc->busy++;
     switch (pc->state) {
     case PC_HANDSHAKE:

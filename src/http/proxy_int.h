@@ -74,6 +74,12 @@ struct proxy_conn {
     char peer[INET6_ADDRSTRLEN + 1];
     ev_io io;
     ev_timer timer;
+    /* pc_set_timer's deadline (ev_now() time, 0: none). The timer runs
+     * lazily: a later deadline leaves it armed for its earlier time, and
+     * the callback re-arms it for what is left (libev's "be smart about
+     * timeouts"), so a request costs no timer restarts. */
+    double deadline;
+    double timer_at; /* when the armed timer fires (ev_now() time) */
     enum pc_state state;
     struct cg_buf in, out;
     struct http_parser *req;

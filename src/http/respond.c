@@ -113,6 +113,19 @@ identity_json(void *arg, const char *name, const char *value, size_t len)
 
 static const char *status_text(int status);
 
+/* Appends v in decimal. */
+static void
+put_uint(struct cg_buf *b, size_t v)
+{
+    char t[24];
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    cg_buf_append(b, t + i, sizeof(t) - i);
+}
+
 /* Writes certgate's own whole answer and ends the exchange; no_store
  * adds Cache-Control: no-store (generated pages). */
 static void
@@ -123,17 +136,31 @@ local_answer(struct proxy_conn *pc, int status, const char *ctype,
     bool close = pc->close_after || pc->env->draining || !pc->client_keepalive;
     bool bodiless = status == 204 || status == 304;
     pc->close_after = close;
-    cg_buf_printf(&pc->out, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    if (!bodiless)
-        cg_buf_printf(&pc->out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-                      ctype, len);
+    struct cg_buf *o = &pc->out; /* no printf: this is the per-request path */
+    cg_buf_puts(o, "HTTP/1.1 ");
+    if (status >= 0)
+        put_uint(o, (size_t)status);
+    else
+        cg_buf_printf(o, "%d", status);
+    cg_buf_putc(o, ' ');
+    cg_buf_puts(o, status_text(status));
+    if (!bodiless) {
+        cg_buf_puts(o, "\r\nContent-Type: ");
+        cg_buf_puts(o, ctype);
+        cg_buf_puts(o, "\r\nContent-Length: ");
+        put_uint(o, len);
+    }
+    cg_buf_puts(o, "\r\n");
     if (no_store)
-        cg_buf_puts(&pc->out, "Cache-Control: no-store\r\n");
-    for (size_t i = 0; extra != NULL && i < extra->n_headers; i++)
-        cg_buf_printf(&pc->out, "%s: %s\r\n", extra->headers[i].name,
-                      extra->headers[i].value);
-    cg_buf_printf(&pc->out, "Connection: %s\r\n\r\n",
-                  close ? "close" : "keep-alive");
+        cg_buf_puts(o, "Cache-Control: no-store\r\n");
+    for (size_t i = 0; extra != NULL && i < extra->n_headers; i++) {
+        cg_buf_puts(o, extra->headers[i].name);
+        cg_buf_puts(o, ": ");
+        cg_buf_puts(o, extra->headers[i].value);
+        cg_buf_puts(o, "\r\n");
+    }
+    cg_buf_puts(o, close ? "Connection: close\r\n\r\n"
+                         : "Connection: keep-alive\r\n\r\n");
     if (!pc->is_head && !bodiless) {
         cg_buf_append(&pc->out, body, len);
         pc->bytes_out = len;

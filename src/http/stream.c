@@ -14,6 +14,7 @@ stream_init(struct stream *s, int fd, struct tls_conn *tls)
     s->tls = tls;
     s->rwant = EV_READ;
     s->wwant = EV_WRITE;
+    s->rdrained = false;
 }
 
 static int
@@ -27,17 +28,30 @@ stream_read(struct stream *s, void *buf, size_t n)
 {
     if (s->tls != NULL) {
         ssize_t r = tls_conn_read(s->tls, buf, n);
-        if (r == CG_EAGAIN)
+        if (r == CG_EAGAIN) {
             s->rwant = want_ev(s);
+            s->rdrained = s->rwant == EV_READ;
+        } else {
+            s->rdrained = r > 0 && tls_conn_sock_drained(s->tls);
+        }
         return r;
     }
     ssize_t r = read(s->fd, buf, n);
-    if (r >= 0)
+    if (r >= 0) {
+        s->rdrained = r > 0 && (size_t)r < n;
         return r;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
         s->rwant = EV_READ;
+        s->rdrained = true;
         return CG_EAGAIN;
     }
+    if (errno == EINTR) {
+        s->rwant = EV_READ;
+        s->rdrained = false;
+        return CG_EAGAIN;
+    }
+    s->rdrained = false;
     return CG_EIO;
 }
 
@@ -58,6 +72,19 @@ stream_write(struct stream *s, const void *buf, size_t n)
         return CG_EAGAIN;
     }
     return CG_EIO;
+}
+
+void
+stream_event(struct stream *s, int revents)
+{
+    if (revents & EV_READ)
+        s->rdrained = false;
+}
+
+bool
+stream_read_would_block(const struct stream *s)
+{
+    return s->rdrained && !stream_pending(s);
 }
 
 int

@@ -265,8 +265,8 @@ static void
 up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
-    (void)revents;
     struct upconn *up = CAST_OBJ(struct upconn, w->data, UPCONN_MAGIC);
+    stream_event(&up->s, revents);
     if (up->pc != NULL) {
         conn_run(up->pc);
         return;

@@ -37,6 +37,24 @@ tls_conn_of(const SSL *ssl)
     return c;
 }
 
+/* Notes whether each read() from the socket came back short (the
+ * socket is then known empty, so a read before the next readiness event
+ * would only return EAGAIN). */
+static long
+sock_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+            int ret, size_t *processed)
+{
+    (void)argp;
+    (void)argi;
+    (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        struct tls_conn *c = (struct tls_conn *)BIO_get_callback_arg(b);
+        if (c != NULL)
+            c->sock_short = ret > 0 && processed != NULL && *processed < len;
+    }
+    return ret;
+}
+
 static struct tls_conn *
 conn_new(SSL_CTX *ctx, int fd, uint64_t id)
 {
@@ -52,6 +70,11 @@ conn_new(SSL_CTX *ctx, int fd, uint64_t id)
     if (SSL_set_fd(ssl, fd) != 1) {
         tls_conn_free(c);
         return NULL;
+    }
+    BIO *rbio = SSL_get_rbio(ssl);
+    if (rbio != NULL) {
+        BIO_set_callback_arg(rbio, (char *)c);
+        BIO_set_callback_ex(rbio, sock_bio_cb);
     }
     return c;
 }
@@ -143,6 +166,7 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t n)
     ERR_clear_error();
     errno = 0;
     size_t got = 0;
+    c->sock_short = false;
     int r = SSL_read_ex(c->ssl, buf, n, &got);
     c->read_blocked = false;
     if (r == 1)
@@ -196,6 +220,12 @@ tls_conn_pending(const struct tls_conn *c)
      * bytes come with an fd event. */
     return SSL_pending(c->ssl) > 0 ||
            (!c->read_blocked && SSL_has_pending(c->ssl));
+}
+
+bool
+tls_conn_sock_drained(const struct tls_conn *c)
+{
+    return c->sock_short;
 }
 
 void

@@ -45,10 +45,11 @@ size_t tls_sessions_count(struct tls_sessions *s);
  * X-Client-Verify, metrics labels), as an X-macro. */
 #define TLS_REASONS(X)                                                         \
     X(no_cert)                                                                 \
-    X(untrusted) X(expired) X(not_yet_valid) X(bad_eku) X(leaf_is_ca)          \
-        X(bad_name) X(multiple_cn) X(bad_signature) X(chain_too_long)          \
-            X(revoked) X(invalid_ca) X(bad_host) X(weak_key) X(bad_cert)       \
-                X(invalid) X(stale_crl)
+    X(untrusted)                                                               \
+    X(expired) X(not_yet_valid) X(bad_eku) X(leaf_is_ca) X(bad_name)           \
+        X(multiple_cn) X(bad_signature) X(chain_too_long) X(revoked)           \
+            X(invalid_ca) X(bad_host) X(weak_key) X(bad_cert) X(invalid)       \
+                X(stale_crl)
 
 /* --- Trust sets ----------------------------------------------------- */
 
@@ -178,6 +179,9 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t n);
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t n);
 /* Bytes already decrypted and waiting inside the TLS layer. */
 bool tls_conn_pending(const struct tls_conn *c);
+/* True when the socket read the last tls_conn_read() made (if any) came
+ * back shorter than asked: the socket had nothing more at that moment. */
+bool tls_conn_sock_drained(const struct tls_conn *c);
 /* Sends close_notify (best effort, non-blocking). */
 void tls_conn_shutdown(struct tls_conn *c);
 void tls_conn_free(struct tls_conn *c);

@@ -149,6 +149,7 @@ struct tls_conn {
     bool would_refuse;
     bool handshake_done;
     bool read_blocked; /* the last SSL_read wanted the socket */
+    bool sock_short;   /* the last read() from the socket came back short */
     struct cg_verdict verdict;
     struct cg_identity *ident;
     STACK_OF(X509) * chain; /* resumed: the verified chain of the session
