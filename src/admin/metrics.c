@@ -198,6 +198,19 @@ metrics_set_max_identities(struct metrics *m, size_t max)
 }
 
 void
+metrics_set_sessions(struct metrics *m, size_t (*count)(void *), void *arg)
+{
+    m->sessions = count;
+    m->sessions_arg = arg;
+}
+
+void
+metrics_set_sessions_max(struct metrics *m, size_t max)
+{
+    atomic_store(&m->sessions_max, max);
+}
+
+void
 metrics_set_generation(struct metrics *m, uint64_t config_generation,
                        int64_t revocation_seq)
 {

@@ -47,8 +47,9 @@ enum metrics_reason {
 /* Refusal reasons of the proxy that blame the upstream. */
 #define METRICS_UPSTREAM_ERRORS(X)                                             \
     X(upstream_connect)                                                        \
-    X(upstream_connect_timeout) X(upstream_closed) X(upstream_protocol)        \
-        X(upstream_timeout) X(unexpected_101)
+    X(upstream_connect_timeout)                                                \
+    X(upstream_closed) X(upstream_protocol) X(upstream_timeout)                \
+        X(unexpected_101)
 enum metrics_uperr {
 #define METRICS_UPERR_ENUM(n) METRICS_U_##n,
     METRICS_UPSTREAM_ERRORS(METRICS_UPERR_ENUM)
@@ -111,6 +112,11 @@ void metrics_publish(struct metrics *m, const uint32_t *offsets, size_t n);
 /* Process facts (main thread). */
 void metrics_set_workers(struct metrics *m, int workers);
 void metrics_set_max_identities(struct metrics *m, size_t max);
+/* The TLS session cache: count(arg) is called at scrape time (any
+ * thread); set before the workers start. */
+void metrics_set_sessions(struct metrics *m, size_t (*count)(void *),
+                          void *arg);
+void metrics_set_sessions_max(struct metrics *m, size_t max);
 void metrics_set_generation(struct metrics *m, uint64_t config_generation,
                             int64_t revocation_seq);
 /* A reload from the config file (ok or refused), or a rebuild after a

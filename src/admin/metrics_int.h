@@ -55,6 +55,9 @@ struct metrics {
     size_t n_crls;
     struct mstripe stripes[MSTRIPES];
     atomic_size_t n_ids, max_ids;
+    size_t (*sessions)(void *); /* entries of the session cache */
+    void *sessions_arg;
+    atomic_size_t sessions_max;
     int64_t start_time;
     atomic_int workers;
     atomic_uint_least64_t reloads[2][2]; /* [revocation][ok] */

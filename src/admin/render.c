@@ -367,6 +367,14 @@ process(struct metrics *m, struct cg_buf *b)
     gauge(b, "certgate_config_last_reload_timestamp_seconds",
           "Time of the last reload attempt (unix time, 0: none).",
           atomic_load(&m->last_reload));
+    if (m->sessions != NULL) {
+        gauge(b, "certgate_tls_session_cache_entries",
+              "TLS sessions held for resumption (all listeners).",
+              (int64_t)m->sessions(m->sessions_arg));
+        gauge(b, "certgate_tls_session_cache_max_entries",
+              "session_cache.max_entries.",
+              (int64_t)atomic_load(&m->sessions_max));
+    }
     gauge(b, "certgate_config_generation",
           "Generation of the snapshot serving new connections.",
           (int64_t)atomic_load(&m->generation));

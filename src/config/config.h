@@ -216,6 +216,8 @@ struct cg_config {
     struct cg_limits limits;
     size_t metrics_max_identities; /* "metrics": {"max_identities"},
                                       default 10000 */
+    size_t session_cache_max;      /* "session_cache": {"max_entries"},
+                                      default 10000, 0: no resumption */
 };
 
 /*

@@ -797,6 +797,16 @@ static const struct opt metrics_opts[] = {
 };
 TABLE(metrics, NULL);
 
+static const struct opt session_cache_opts[] = {
+    {.key = "max_entries",
+     .type = OPT_SIZE,
+     .off = CFG_OFF(session_cache_max),
+     .def = 10000,
+     .min = 0,
+     .max = 1000000},
+};
+TABLE(session_cache, NULL);
+
 static const struct opt config_opts[] = {
     {.key = "data_dir",
      .type = OPT_PATH,
@@ -825,6 +835,11 @@ static const struct opt config_opts[] = {
      .sub = &limits},
     /* metrics keys live in struct cg_config itself. */
     {.key = "metrics", .type = OPT_OBJECT, .off = 0, .sub = &metrics},
+    /* session cache keys live in struct cg_config itself. */
+    {.key = "session_cache",
+     .type = OPT_OBJECT,
+     .off = 0,
+     .sub = &session_cache},
     /* Before listeners: client_auth looks trust sets up. */
     {.key = "trust",
      .type = OPT_CUSTOM,

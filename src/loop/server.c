@@ -396,13 +396,22 @@ publish(struct server *sv, struct cg_snapshot *snap, struct cg_strlist *errors)
     return 0;
 }
 
-/* Exposes the metrics of the snapshot now serving. */
+static size_t
+sessions_count(void *arg)
+{
+    return tls_sessions_count(arg);
+}
+
+/* Exposes the metrics of the snapshot now serving (and applies the
+ * process-wide settings of its config). */
 static void
 metrics_sync(struct server *sv)
 {
     struct cg_snapshot *s = sv->snap;
     metrics_publish(sv->metrics, s->moffs, s->n_moffs);
     metrics_set_max_identities(sv->metrics, s->cfg->metrics_max_identities);
+    metrics_set_sessions_max(sv->metrics, s->cfg->session_cache_max);
+    tls_sessions_set_max(sv->sessions, s->cfg->session_cache_max);
     metrics_set_generation(sv->metrics, sv->generation,
                            sv->rev_seq < 0 ? 0 : sv->rev_seq);
     snapshot_metrics_crls(s, sv->metrics);
@@ -633,6 +642,7 @@ server_run(const char *config_path)
     }
     sv.n_socks = sv.snap->cfg->n_listeners;
     sv.metrics = metrics_new(sv.nworkers);
+    metrics_set_sessions(sv.metrics, sessions_count, sv.sessions);
     snapshot_metrics(sv.snap, sv.metrics);
     metrics_sync(&sv);
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);

@@ -52,17 +52,24 @@ struct tls_sessions {
     size_t n, max;
 };
 
+static size_t
+buckets_for(size_t max)
+{
+    size_t nb = 64;
+    while (nb < max)
+        nb *= 2;
+    return nb;
+}
+
 struct tls_sessions *
 tls_sessions_new(size_t max)
 {
     struct tls_sessions *s = xcalloc(1, sizeof(*s));
-    size_t nb = 64;
-    while (nb < max)
-        nb *= 2;
+    size_t nb = buckets_for(max);
     pthread_mutex_init(&s->mu, NULL);
     s->buckets = xcalloc(nb, sizeof(*s->buckets));
     s->mask = nb - 1;
-    s->max = max > 0 ? max : 1;
+    s->max = max;
     return s;
 }
 
@@ -160,6 +167,19 @@ take_locked(struct tls_sessions *s, const unsigned char *id, unsigned int len)
     return e;
 }
 
+/* Drops least recently used entries beyond max onto the list out (to be
+ * freed outside the lock); returns the list. */
+static struct sess_entry *
+evict_locked(struct tls_sessions *s, struct sess_entry *out)
+{
+    while (s->n > s->max) {
+        struct sess_entry *old = take_locked(s, s->tail->id, s->tail->idlen);
+        old->hnext = out;
+        out = old;
+    }
+    return out;
+}
+
 /* Adds e (consumed), replacing an entry with its id; returns the entries
  * pushed out, to be freed outside the lock. */
 static struct sess_entry *
@@ -173,12 +193,40 @@ insert_locked(struct tls_sessions *s, struct sess_entry *e)
     *p = e;
     lru_push(s, e);
     s->n++;
-    while (s->n > s->max) {
-        struct sess_entry *old = take_locked(s, s->tail->id, s->tail->idlen);
-        old->hnext = out;
-        out = old;
+    return evict_locked(s, out);
+}
+
+static void
+entries_free(struct sess_entry *out)
+{
+    while (out != NULL) {
+        struct sess_entry *next = out->hnext;
+        entry_free(out);
+        out = next;
     }
-    return out;
+}
+
+void
+tls_sessions_set_max(struct tls_sessions *s, size_t max)
+{
+    struct sess_entry *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    s->max = max;
+    out = evict_locked(s, out);
+    size_t nb = buckets_for(max);
+    if (nb > s->mask + 1) {
+        /* grown: rehash so that chains stay short */
+        free(s->buckets);
+        s->buckets = xcalloc(nb, sizeof(*s->buckets));
+        s->mask = nb - 1;
+        for (struct sess_entry *e = s->head; e != NULL; e = e->next) {
+            struct sess_entry **b = &s->buckets[bucket_of(s, e->id, e->idlen)];
+            e->hnext = *b;
+            *b = e;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    entries_free(out);
 }
 
 /* A copy of chain holding its own references (NULL for NULL). */
@@ -204,6 +252,11 @@ new_cb(SSL *ssl, SSL_SESSION *sess)
     const unsigned char *id = SSL_SESSION_get_id(sess, &len);
     if (s == NULL || len == 0 || len > SSL_MAX_SSL_SESSION_ID_LENGTH)
         return 0; /* not kept: OpenSSL drops its reference */
+    pthread_mutex_lock(&s->mu);
+    bool off = s->max == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (off)
+        return 0;
     struct sess_entry *e = xcalloc(1, sizeof(*e));
     memcpy(e->id, id, len);
     e->idlen = len;
@@ -217,11 +270,7 @@ new_cb(SSL *ssl, SSL_SESSION *sess)
     pthread_mutex_lock(&s->mu);
     struct sess_entry *out = insert_locked(s, e);
     pthread_mutex_unlock(&s->mu);
-    while (out != NULL) {
-        struct sess_entry *next = out->hnext;
-        entry_free(out);
-        out = next;
-    }
+    entries_free(out);
     return 1;
 }
 

@@ -21,9 +21,10 @@ void tls_global_init(void);
 
 /* --- Session cache --------------------------------------------------- */
 
-/* Default bound of the session cache (entries). An entry shares the
- * peer certificate and identity with the other sessions of the same
- * client; a distinct client costs about 5-6 KB while cached. */
+/* Bound of the session cache (entries) until the config sets one
+ * ("session_cache": {"max_entries"}). An entry holds the SSL_SESSION with
+ * the client's parsed certificate and chain: about 12 KB with a P-256
+ * client certificate (measured: 4,000 full handshakes, +48 MB). */
 #define TLS_SESSIONS_MAX 10000
 
 /*
@@ -38,18 +39,22 @@ struct tls_sessions;
 struct tls_sessions *tls_sessions_new(size_t max);
 /* Frees the cache; no listener using it may be left. */
 void tls_sessions_free(struct tls_sessions *s);
-/* Entries held (for tests and logs). */
+/* Entries held (for tests, logs and metrics). */
 size_t tls_sessions_count(struct tls_sessions *s);
+/* Sets the bound (config load and reload): entries beyond it are
+ * dropped, least recently used first; 0 keeps no session (every
+ * handshake is a full one). */
+void tls_sessions_set_max(struct tls_sessions *s, size_t max);
 
 /* certgate's stable reason codes for a refused certificate (logs,
  * X-Client-Verify, metrics labels), as an X-macro. */
 #define TLS_REASONS(X)                                                         \
     X(no_cert)                                                                 \
     X(untrusted)                                                               \
-    X(expired) X(not_yet_valid) X(bad_eku) X(leaf_is_ca) X(bad_name)           \
-        X(multiple_cn) X(bad_signature) X(chain_too_long) X(revoked)           \
-            X(invalid_ca) X(bad_host) X(weak_key) X(bad_cert) X(invalid)       \
-                X(stale_crl)
+    X(expired)                                                                 \
+    X(not_yet_valid) X(bad_eku) X(leaf_is_ca) X(bad_name) X(multiple_cn)       \
+        X(bad_signature) X(chain_too_long) X(revoked) X(invalid_ca)            \
+            X(bad_host) X(weak_key) X(bad_cert) X(invalid) X(stale_crl)
 
 /* --- Trust sets ----------------------------------------------------- */
 

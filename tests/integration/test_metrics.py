@@ -210,6 +210,45 @@ def test_resumed_handshakes(cg, pki, upstream):
     assert val(m, "certgate_tls_handshakes_total", listener="web") == 2
 
 
+def session_of(pki, port):
+    """A TLS 1.2 session of alice's (one request on a new connection)."""
+    ctx = cgtest.client_ctx(pki, pki.alice, max_version=ssl.TLSVersion.TLSv1_2)
+    with cgtest.connect(pki, port, ctx=ctx) as c:
+        c.request("GET", "/", close=True)
+        return ctx, c.session
+
+
+def resumes(port, ctx, sess):
+    with cgtest.Conn(port, ctx, session=sess) as c:
+        reused = c.session_reused
+        c.request("GET", "/", close=True)
+        return reused
+
+
+def test_session_cache_bound(cg, pki, upstream, tmp_path):
+    """session_cache.max_entries bounds the cache (least recently used
+    dropped first), 0 turns resumption off, a reload applies a new bound
+    to the cache as it is, and the gauges show it."""
+    cfg = config(pki, [listener("web", pki, [route(upstream)]),
+                       admin(pki)], session_cache={"max_entries": 2})
+    d = cg.start(cfg)
+    port = d.port("web")
+    sessions = [session_of(pki, port) for _ in range(3)]
+    m = scrape(pki, d)  # the scrape's own session is cached too
+    assert val(m, "certgate_tls_session_cache_max_entries") == 2
+    assert val(m, "certgate_tls_session_cache_entries") == 2
+    assert resumes(port, *sessions[2])
+    assert not resumes(port, *sessions[0])  # pushed out
+    cfg["session_cache"] = {"max_entries": 0}
+    d.reload(cfg)
+    m = wait_metric(pki, d, lambda m: val(
+        m, "certgate_tls_session_cache_max_entries") == 0, "bound 0")
+    assert val(m, "certgate_tls_session_cache_entries") == 0
+    ctx, sess = session_of(pki, port)
+    assert not resumes(port, ctx, sess)
+    assert val(scrape(pki, d), "certgate_tls_session_cache_entries") == 0
+
+
 def test_report_mode_would_refuse(cg, pki, upstream):
     d = cg.start(config(pki, [listener("web", pki, [route(upstream)],
                                        mode="report"), admin(pki)]))
@@ -543,8 +582,17 @@ def test_check_metrics_exposure(binary, pki, tmp_path):
     ({"max_identities": -1}, r"metrics\.max_identities: "),
     ({"max_identities": 2000000}, r"metrics\.max_identities: "),
     ({"cap": 1}, r"metrics\.cap: .*unknown"),
+    ({"session_cache": {"max_entries": -1}},
+     r"session_cache\.max_entries: "),
+    ({"session_cache": {"max_entries": "many"}},
+     r"session_cache\.max_entries: "),
+    ({"session_cache": {"size": 1}}, r"session_cache\.size: .*unknown"),
 ])
 def test_check_metrics_settings(binary, pki, tmp_path, m, err):
-    rc, lines = check(tmp_path, config(pki, [], metrics=m))
+    if "session_cache" in m:
+        cfg = config(pki, [], session_cache=m["session_cache"])
+    else:
+        cfg = config(pki, [], metrics=m)
+    rc, lines = check(tmp_path, cfg)
     assert rc == 2
     assert any(re.match("^" + err, l) for l in lines), lines
