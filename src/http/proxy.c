@@ -159,19 +159,11 @@ start_head(struct proxy_conn *pc)
 static bool
 do_handshake(struct proxy_conn *pc)
 {
-    int rc = tls_conn_handshake(pc->s.tls);
-    if (rc == CG_EAGAIN) {
-        pc->s.rwant =
-            tls_conn_want(pc->s.tls) == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
-        return false;
-    }
-    if (rc != 0) {
-        tls_conn_log_failure(pc->s.tls, pc->site->cfg->name, pc->peer);
-        metrics_tls_done(pc->mblk, pc->s.tls, false);
+    int r = stream_handshake(&pc->s, pc->site->cfg->name, pc->peer, pc->mblk);
+    if (r < 0)
         pc_close(pc);
+    if (r <= 0)
         return false;
-    }
-    metrics_tls_done(pc->mblk, pc->s.tls, true);
     pc->req =
         http_parser_new(true, pc->site->cfg->limits.header_bytes,
                         pc->site->cfg->limits.header_count, req_body_sink, pc);
@@ -529,52 +521,6 @@ upstream_gone(struct proxy_conn *pc, bool eof)
                 up->got_bytes ? "upstream_protocol" : "upstream_closed");
 }
 
-/* Writes pending bytes of b to s: 1 progress, 0 blocked, -1 error. */
-static int
-flush(struct stream *s, struct cg_buf *b)
-{
-    int progress = 0;
-    while (cg_buf_pending(b) > 0) {
-        ssize_t w = stream_write(s, cg_buf_head(b), cg_buf_pending(b));
-        if (w == CG_EAGAIN)
-            return progress;
-        if (w < 0)
-            return -1;
-        cg_buf_consume(b, (size_t)w);
-        progress = 1;
-    }
-    return progress;
-}
-
-/* Reads what s has into b: 1 progress, 0 blocked, -1 error, -2 EOF. */
-static int
-fill(struct stream *s, struct cg_buf *b)
-{
-    /* An empty buffer is read into the stack first: a connection whose
-     * read would block (idle keep-alive) then holds no read buffer. */
-    char tmp[PROXY_READ_CHUNK];
-    if (stream_read_would_block(s))
-        return 0;
-    bool empty = cg_buf_pending(b) == 0;
-    if (!empty)
-        cg_buf_reserve(b, PROXY_READ_CHUNK);
-    ssize_t r =
-        stream_read(s, empty ? tmp : b->data + b->len, PROXY_READ_CHUNK);
-    if (r == CG_EAGAIN)
-        return 0;
-    if (r == 0)
-        return -2;
-    if (r < 0)
-        return -1;
-    if (empty) {
-        cg_buf_append(b, tmp, (size_t)r);
-        return 1;
-    }
-    b->len += (size_t)r;
-    b->data[b->len] = '\0';
-    return 1;
-}
-
 static bool
 client_may_read(const struct proxy_conn *pc)
 {
@@ -627,7 +573,7 @@ static bool
 run_once(struct proxy_conn *pc)
 {
     bool progress = false;
-    int r = flush(&pc->s, &pc->out);
+    int r = stream_flush(&pc->s, &pc->out, NULL);
     if (r < 0) {
         client_gone(pc, false);
         return false;
@@ -648,7 +594,7 @@ run_once(struct proxy_conn *pc)
         progress |= c > 0;
     }
     if (up != NULL && up->state == UP_READY) {
-        r = flush(&up->s, &up->out);
+        r = stream_flush(&up->s, &up->out, NULL);
         if (r < 0) {
             snprintf(up->err, sizeof(up->err), "write failed");
             upstream_gone(pc, false);
@@ -657,7 +603,7 @@ run_once(struct proxy_conn *pc)
         progress |= r > 0;
     }
     if (client_may_read(pc)) {
-        r = fill(&pc->s, &pc->in);
+        r = stream_fill(&pc->s, &pc->in);
         if (r < 0) {
             client_gone(pc, r == -2);
             return false;
@@ -671,7 +617,7 @@ run_once(struct proxy_conn *pc)
         return progress;
     if (upstream_may_read(pc)) {
         up = pc->up;
-        r = fill(&up->s, &up->in);
+        r = stream_fill(&up->s, &up->in);
         if (r < 0) {
             upstream_gone(pc, r == -2);
             return true;

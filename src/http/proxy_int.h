@@ -15,7 +15,6 @@
 #define PROXY_CONN_MAGIC 0x50434f4eu
 #define UPCONN_MAGIC 0x5550434eu
 #define PROXY_HIGH_WATER (256 * 1024) /* back-pressure threshold */
-#define PROXY_READ_CHUNK 16384
 #define PROXY_FEED_MAX (64 * 1024) /* bytes parsed per step */
 #define PROXY_LINGER_MS 5000
 

@@ -112,3 +112,65 @@ stream_close(struct stream *s, bool orderly)
         close(s->fd);
     s->fd = -1;
 }
+
+int
+stream_flush(struct stream *s, struct cg_buf *b, uint64_t *count)
+{
+    int progress = 0;
+    while (cg_buf_pending(b) > 0) {
+        ssize_t w = stream_write(s, cg_buf_head(b), cg_buf_pending(b));
+        if (w == CG_EAGAIN)
+            return progress;
+        if (w < 0)
+            return -1;
+        cg_buf_consume(b, (size_t)w);
+        if (count != NULL)
+            *count += (uint64_t)w;
+        progress = 1;
+    }
+    return progress;
+}
+
+int
+stream_fill(struct stream *s, struct cg_buf *b)
+{
+    char tmp[STREAM_READ_CHUNK];
+    if (stream_read_would_block(s))
+        return 0;
+    bool empty = cg_buf_pending(b) == 0;
+    if (!empty)
+        cg_buf_reserve(b, STREAM_READ_CHUNK);
+    ssize_t r =
+        stream_read(s, empty ? tmp : b->data + b->len, STREAM_READ_CHUNK);
+    if (r == CG_EAGAIN)
+        return 0;
+    if (r == 0)
+        return -2;
+    if (r < 0)
+        return -1;
+    if (empty) {
+        cg_buf_append(b, tmp, (size_t)r);
+        return 1;
+    }
+    b->len += (size_t)r;
+    b->data[b->len] = '\0';
+    return 1;
+}
+
+int
+stream_handshake(struct stream *s, const char *listener, const char *peer,
+                 metrics_ctr_t *mblk)
+{
+    int r = tls_conn_handshake(s->tls);
+    if (r == CG_EAGAIN) {
+        s->rwant = want_ev(s);
+        return 0;
+    }
+    if (r != 0) {
+        tls_conn_log_failure(s->tls, listener, peer);
+        metrics_tls_done(mblk, s->tls, false);
+        return -1;
+    }
+    metrics_tls_done(mblk, s->tls, true);
+    return 1;
+}

@@ -9,7 +9,12 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "admin/metrics.h"
+#include "core/buf.h"
 #include "tls/tls.h"
+
+/* Most bytes one stream_fill reads. */
+#define STREAM_READ_CHUNK 16384
 
 struct stream {
     int fd;
@@ -36,6 +41,18 @@ void stream_event(struct stream *s, int revents);
 bool stream_read_would_block(const struct stream *s);
 /* True when decrypted bytes are waiting inside TLS. */
 bool stream_pending(const struct stream *s);
+/* Writes the pending bytes of b to s (count, when not NULL, adds what
+ * went out): 1 progress, 0 blocked, -1 error. */
+int stream_flush(struct stream *s, struct cg_buf *b, uint64_t *count);
+/* Reads what s has (up to STREAM_READ_CHUNK) onto b: 1 progress, 0
+ * blocked, -1 error, -2 EOF. An empty b is read through the stack, so a
+ * connection whose read would block holds no read buffer. */
+int stream_fill(struct stream *s, struct cg_buf *b);
+/* One step of the server handshake of a listener's TLS stream: 1 done
+ * (counted in mblk), 0 not yet (rwant set), -1 refused or broken (logged
+ * once for listener and peer, counted by reason). */
+int stream_handshake(struct stream *s, const char *listener, const char *peer,
+                     metrics_ctr_t *mblk);
 /* Frees TLS (after close_notify when orderly) and closes the fd. */
 void stream_close(struct stream *s, bool orderly);
 

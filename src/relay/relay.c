@@ -224,19 +224,11 @@ relay_log_open(struct relay_conn *rc, const char *username, size_t ulen,
 static bool
 do_handshake(struct relay_conn *rc)
 {
-    int r = tls_conn_handshake(rc->s.tls);
-    if (r == CG_EAGAIN) {
-        rc->s.rwant =
-            tls_conn_want(rc->s.tls) == TLS_WANT_WRITE ? EV_WRITE : EV_READ;
-        return false;
-    }
-    if (r != 0) {
-        tls_conn_log_failure(rc->s.tls, rc->site->cfg->name, rc->peer);
-        metrics_tls_done(rc->mblk, rc->s.tls, false);
+    int r = stream_handshake(&rc->s, rc->site->cfg->name, rc->peer, rc->mblk);
+    if (r < 0)
         relay_close(rc, "handshake_failed");
+    if (r <= 0)
         return false;
-    }
-    metrics_tls_done(rc->mblk, rc->s.tls, true);
     if (rc->site->cfg->kind == CG_KIND_MQTT) {
         rc->state = RC_CONNECT;
         set_timer(rc, rc->site->cfg->timeouts.header_ms);
@@ -320,42 +312,14 @@ up_failed(struct relay_conn *rc, const char *err)
         relay_close(rc, "upstream_connect");
 }
 
-/* Writes pending bytes of b to s: 1 progress, 0 blocked, -1 error. A
- * drained queue gives its memory back: an idle connection holds none. */
+/* Writes what b holds to s; a drained queue gives its memory back, so an
+ * idle connection holds no buffer. */
 static int
 flush(struct stream *s, struct cg_buf *b, uint64_t *count)
 {
-    int progress = 0;
-    while (cg_buf_pending(b) > 0) {
-        ssize_t w = stream_write(s, cg_buf_head(b), cg_buf_pending(b));
-        if (w == CG_EAGAIN)
-            return progress;
-        if (w < 0)
-            return -1;
-        cg_buf_consume(b, (size_t)w);
-        *count += (uint64_t)w;
-        progress = 1;
-    }
+    int r = stream_flush(s, b, count);
     cg_buf_shrink(b, 0);
-    return progress;
-}
-
-/* Reads what s has into b: 1 progress, 0 blocked, -1 error, -2 EOF. The
- * read goes through a scratch buffer on the stack so that b grows only
- * by what arrived (a PINGREQ costs 2 bytes, not a 16 KiB chunk). */
-static int
-fill(struct stream *s, struct cg_buf *b)
-{
-    char chunk[RELAY_READ_CHUNK];
-    ssize_t r = stream_read(s, chunk, sizeof(chunk));
-    if (r == CG_EAGAIN)
-        return 0;
-    if (r == 0)
-        return -2;
-    if (r < 0)
-        return -1;
-    cg_buf_append(b, chunk, (size_t)r);
-    return 1;
+    return r;
 }
 
 static bool
@@ -384,7 +348,7 @@ static int
 read_client(struct relay_conn *rc)
 {
     bool first = rc->state == RC_CONNECT;
-    int r = fill(&rc->s, first ? &rc->in : &rc->to_up);
+    int r = stream_fill(&rc->s, first ? &rc->in : &rc->to_up);
     if (r == -2 && first) {
         cg_log(CG_LOG_INFO, rc->id, "client closed before its CONNECT");
         relay_close(rc, "client_closed");
@@ -456,7 +420,7 @@ run_once(struct relay_conn *rc)
         progress |= r > 0;
     }
     if (up_may_read(rc)) {
-        r = fill(&rc->up, &rc->to_cl);
+        r = stream_fill(&rc->up, &rc->to_cl);
         if (r == -2)
             start_closing(rc, "upstream_closed");
         else if (r < 0)
@@ -525,8 +489,10 @@ static void
 rc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
-    (void)revents;
-    conn_run(RELAY_CAST(struct relay_conn, w->data, RELAY_CONN_MAGIC));
+    struct relay_conn *rc =
+        RELAY_CAST(struct relay_conn, w->data, RELAY_CONN_MAGIC);
+    stream_event(w == &rc->io ? &rc->s : &rc->up, revents);
+    conn_run(rc);
 }
 
 static void

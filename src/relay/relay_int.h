@@ -17,7 +17,6 @@
 
 #define RELAY_CONN_MAGIC 0x524c4159u
 #define RELAY_HIGH_WATER (256 * 1024) /* back-pressure threshold */
-#define RELAY_READ_CHUNK 16384
 #define RELAY_LINGER_MS 5000
 
 /* Checked cast of a void pointer holding a magic-tagged object. */
