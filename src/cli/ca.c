@@ -32,16 +32,24 @@ static const char usage[] =
     "\n"
     "Run 'certgate ca COMMAND --help' for a command's options.\n";
 
+/* "certgate: <message>" on stderr; returns code (the exit status). */
+static int
+say(int code, const char *fmt, va_list ap)
+{
+    fputs("certgate: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    return code;
+}
+
 int
 ca_cli_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("certgate: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int rc = say(1, fmt, ap);
     va_end(ap);
-    return 1;
+    return rc;
 }
 
 int
@@ -49,11 +57,9 @@ ca_cli_usage(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("certgate: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int rc = say(2, fmt, ap);
     va_end(ap);
-    return 2;
+    return rc;
 }
 
 int

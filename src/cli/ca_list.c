@@ -9,6 +9,7 @@
 
 #include "ca/ca.h"
 #include "cli/ca_cli.h"
+#include "cli/cli.h"
 #include "core/util.h"
 
 static const char list_usage[] =
@@ -25,23 +26,6 @@ static const char show_usage[] =
     "  Shows one issued certificate.\n"
     "  --json           a JSON object (with the PEM)\n"
     "  --pem            print the certificate PEM only\n" CA_CLI_COMMON_USAGE;
-
-static const char *
-cert_status(const struct store_cert *c, int64_t now)
-{
-    if (c->status == STORE_CERT_REVOKED)
-        return "revoked";
-    return c->not_after < now ? "expired" : "valid";
-}
-
-/* Appends s with control bytes replaced: text output is never steered by
- * a stored value. */
-static void
-put_text(struct cg_buf *b, const char *s)
-{
-    for (; s != NULL && *s != '\0'; s++)
-        cg_buf_putc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
-}
 
 static void
 json_str(struct cg_buf *b, const char *key, const char *v)
@@ -81,7 +65,7 @@ static void
 cert_json(struct cg_buf *b, const struct store_cert *c, int64_t now, bool pem)
 {
     cg_buf_printf(b, "{\"serial\":\"%s\"", c->serial);
-    json_str(b, "status", cert_status(c, now));
+    json_str(b, "status", cli_cert_state(c, now));
     json_str(b, "subject", c->subject);
     json_str(b, "profile", c->profile);
     json_str(b, "owner", c->owner);
@@ -164,12 +148,12 @@ list_print(const struct store_cert *certs, size_t n, int64_t now, bool json)
         char na[32];
         cg_time_rfc3339(c->not_after, na, sizeof(na));
         cg_buf_printf(&b, "%-32s %-8s %-20s %-7s ", c->serial,
-                      cert_status(c, now), na, c->profile ? c->profile : "");
+                      cli_cert_state(c, now), na, c->profile ? c->profile : "");
         size_t mark = cg_buf_pending(&b);
-        put_text(&b, c->owner != NULL ? c->owner : "-");
+        cli_put_text(&b, c->owner != NULL ? c->owner : "-");
         for (size_t w = cg_buf_pending(&b) - mark; w < 13; w++)
             cg_buf_putc(&b, ' ');
-        put_text(&b, c->subject);
+        cli_put_text(&b, c->subject);
         cg_buf_putc(&b, '\n');
     }
     if (json)
@@ -209,7 +193,7 @@ show_line(struct cg_buf *b, const char *key, const char *v)
     if (v == NULL)
         return;
     cg_buf_printf(b, "%-12s ", key);
-    put_text(b, v);
+    cli_put_text(b, v);
     cg_buf_putc(b, '\n');
 }
 
@@ -221,7 +205,7 @@ show_text(struct cg_buf *b, const struct store_cert *c, int64_t now)
     cg_time_rfc3339(c->not_after, na, sizeof(na));
     cg_time_rfc3339(c->revoked_at, ra, sizeof(ra));
     show_line(b, "serial", c->serial);
-    show_line(b, "status", cert_status(c, now));
+    show_line(b, "status", cli_cert_state(c, now));
     show_line(b, "subject", c->subject);
     show_line(b, "profile", c->profile);
     show_line(b, "owner", c->owner);

@@ -164,21 +164,13 @@ password_from_stdin(char out[PASSWORD_HASH_LEN])
 
 /* ---- output --------------------------------------------------------- */
 
-/* Appends s for a terminal: control bytes become '?'. */
-static void
-put_text(struct cg_buf *b, const char *s)
-{
-    for (; s != NULL && *s; s++)
-        cg_buf_putc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
-}
-
-/* Appends s as put_text does, padded with spaces to width, then two
+/* Appends s as cli_put_text does, padded with spaces to width, then two
  * spaces. */
 static void
 put_col(struct cg_buf *b, const char *s, size_t width)
 {
     size_t n = strlen(s);
-    put_text(b, s);
+    cli_put_text(b, s);
     for (; n < width + 2; n++)
         cg_buf_putc(b, ' ');
 }
@@ -300,14 +292,6 @@ cmd_list(struct store *s, const struct uopts *o)
     return flush_out(&b);
 }
 
-static const char *
-cert_state(const struct store_cert *c, int64_t now)
-{
-    if (c->status == STORE_CERT_REVOKED)
-        return "revoked";
-    return c->not_after < now ? "expired" : "valid";
-}
-
 /* Appends the certificates owned by name, as JSON or text lines. */
 static int
 put_certs(struct store *s, struct cg_buf *b, const char *name, bool json)
@@ -328,16 +312,16 @@ put_certs(struct store *s, struct cg_buf *b, const char *name, bool json)
         if (json) {
             cg_buf_puts(b, i ? ",{" : "{");
             put_json(b, true, "serial", c->serial);
-            put_json(b, false, "status", cert_state(c, now));
+            put_json(b, false, "status", cli_cert_state(c, now));
             put_json(b, false, "device", c->device);
             put_json(b, false, "not_after", exp);
             cg_buf_putc(b, '}');
         } else {
             cg_buf_printf(b, "certificate  %s  %s  expires %s", c->serial,
-                          cert_state(c, now), exp);
+                          cli_cert_state(c, now), exp);
             if (c->device != NULL)
                 cg_buf_puts(b, "  device ");
-            put_text(b, c->device);
+            cli_put_text(b, c->device);
             cg_buf_putc(b, '\n');
         }
         store_cert_cleanup(&cs[i]);
@@ -364,9 +348,9 @@ cmd_show(struct store *s, const struct uopts *o)
         user_json(&b, &u);
     } else {
         cg_buf_puts(&b, "name         ");
-        put_text(&b, u.name);
+        cli_put_text(&b, u.name);
         cg_buf_puts(&b, "\nemail        ");
-        put_text(&b, u.email);
+        cli_put_text(&b, u.email);
         cg_buf_printf(&b,
                       "\nrole         %s\nstatus       %s\n"
                       "password     %s\ncreated      %s\n",
@@ -499,7 +483,7 @@ usage_error(const struct ucmd *cmd, const char *what, const char *arg)
 {
     struct cg_buf b;
     cg_buf_init(&b);
-    put_text(&b, arg);
+    cli_put_text(&b, arg);
     fprintf(stderr,
             "certgate: user %s: %s \"%s\" (see 'certgate user %s "
             "--help')\n",
@@ -676,7 +660,7 @@ cli_user(int argc, char **argv)
     }
     struct cg_buf b;
     cg_buf_init(&b);
-    put_text(&b, sub);
+    cli_put_text(&b, sub);
     fprintf(stderr,
             "certgate: user: unknown command \"%s\" (see 'certgate "
             "user --help')\n",
