@@ -159,6 +159,13 @@ void cfg_relay_upstream_post(struct cfg_ctx *c, json_t *obj,
     static const struct opt_table name = {name##_opts,                         \
                                           CG_ARRAY_LEN(name##_opts), post}
 
+/* schema_relay.c: keys of mqtt and tcp listeners. */
+extern const struct opt_choice cfg_mqtt_maps[];
+extern const struct opt_choice cfg_proxy_protocols[];
+extern const struct opt_table cfg_mqtt_auth;
+opt_parse_fn cfg_parse_proxy_identity;
+opt_release_fn cfg_release_proxy_identity;
+
 /* schema_trust.c: the "trust" object (custom parse/release of the key). */
 void cfg_parse_trusts(struct cfg_ctx *c, const struct opt *o, json_t *v,
                       void *base);
