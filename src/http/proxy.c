@@ -251,14 +251,76 @@ accepts_json(const struct http_msg *m)
     return json > 0 && json > html;
 }
 
+/* Host of the request (absolute-form authority, else Host, else SNI),
+ * normalised, into pc->host_hdr / pc->host; path gets the target's path.
+ * Returns 0, or the refusal status with its reason in *why: 400
+ * "bad_host", 421 "misdirected" (the host names a virtual host with
+ * another client-auth policy than the handshake's). */
+static int
+request_host(struct proxy_conn *pc, const struct http_msg *m,
+             struct cg_str target, struct cg_str *path, const char **why)
+{
+    struct cg_str authority;
+    if (split_absolute(target, &authority, path)) {
+        pc->host_hdr = xstrndup(authority.p, authority.len);
+    } else {
+        *path = target;
+        long hi = http_msg_find(m, "host", 0);
+        if (hi >= 0) {
+            struct cg_str hv = http_msg_value(m, (size_t)hi);
+            pc->host_hdr = xstrndup(hv.p, hv.len);
+        }
+    }
+    if (pc->host_hdr != NULL) {
+        struct cg_buf host;
+        cg_buf_init(&host);
+        if (!http_host_normalize(pc->host_hdr, strlen(pc->host_hdr), &host)) {
+            cg_buf_cleanup(&host);
+            *why = "bad_host";
+            return 400;
+        }
+        pc->host = cg_buf_take(&host);
+    } else if (tls_conn_sni(pc->s.tls) != NULL) {
+        pc->host = xstrdup(tls_conn_sni(pc->s.tls));
+    }
+    size_t vc = tls_conn_vhost(pc->s.tls);
+    size_t vh = pc->host ? tls_listener_vhost_find(pc->tlsl, pc->host) : vc;
+    if (vh != vc && !tls_listener_vhost_same_auth(pc->tlsl, vh, vc)) {
+        *why = "misdirected";
+        return 421;
+    }
+    return 0;
+}
+
+/* Normalises *path into pc->path (dot segments, "*" for OPTIONS *) and
+ * points *path at it: 0, or 400 "bad_path" when it cannot be routed
+ * safely. */
+static int
+request_path(struct proxy_conn *pc, struct cg_str *path, const char **why)
+{
+    if (path->len == 1 && path->p[0] == '*') {
+        pc->path = xstrdup("*");
+        *path = CG_STR("/");
+        return 0;
+    }
+    struct cg_buf np;
+    cg_buf_init(&np);
+    if (!http_path_normalize(path->p, path->len, &np)) {
+        cg_buf_cleanup(&np);
+        *why = "bad_path";
+        return 400;
+    }
+    pc->path = cg_buf_take(&np);
+    *path = (struct cg_str){pc->path, strlen(pc->path)};
+    return 0;
+}
+
 /* Decides what to do with a complete request head. */
 static void
 on_request_head(struct proxy_conn *pc)
 {
     const struct http_msg *m = http_parser_msg(pc->req);
-    struct cg_str target = http_msg_target(m), authority, path;
-    struct cg_buf host;
-    cg_buf_init(&host);
+    struct cg_str target = http_msg_target(m), path;
     snprintf(pc->method, sizeof(pc->method), "%s", m->method);
     pc->target = xstrndup(target.p, target.len);
     pc->json_errors = accepts_json(m);
@@ -268,53 +330,20 @@ on_request_head(struct proxy_conn *pc)
     pc->http10 = m->version_minor == 0;
     pc->req_chunked = m->framing == HTTP_BODY_CHUNKED;
     pc_set_timer(pc, pc->site->cfg->timeouts.idle_ms);
-    long hi = http_msg_find(m, "host", 0);
-    if (split_absolute(target, &authority, &path)) {
-        pc->host_hdr = xstrndup(authority.p, authority.len);
-    } else {
-        path = target;
-        if (hi >= 0) {
-            struct cg_str hv = http_msg_value(m, (size_t)hi);
-            pc->host_hdr = xstrndup(hv.p, hv.len);
-        }
-    }
-    if (pc->host_hdr != NULL) {
-        if (!http_host_normalize(pc->host_hdr, strlen(pc->host_hdr), &host)) {
-            cg_buf_cleanup(&host);
-            resp_refuse(pc, 400, "bad_host");
-            return;
-        }
-        pc->host = cg_buf_take(&host);
-    } else if (tls_conn_sni(pc->s.tls) != NULL) {
-        pc->host = xstrdup(tls_conn_sni(pc->s.tls));
-    }
-    cg_buf_cleanup(&host);
-    size_t vc = tls_conn_vhost(pc->s.tls);
-    size_t vh = pc->host ? tls_listener_vhost_find(pc->tlsl, pc->host) : vc;
-    if (vh != vc && !tls_listener_vhost_same_auth(pc->tlsl, vh, vc)) {
-        resp_refuse(pc, 421, "misdirected");
+    const char *why = NULL;
+    int status = request_host(pc, m, target, &path, &why);
+    if (status == 0)
+        status = request_path(pc, &path, &why);
+    if (status != 0) {
+        resp_refuse(pc, status, why);
         return;
-    }
-    if (path.len == 1 && path.p[0] == '*') {
-        pc->path = xstrdup("*");
-        path = CG_STR("/");
-    } else {
-        struct cg_buf np;
-        cg_buf_init(&np);
-        if (!http_path_normalize(path.p, path.len, &np)) {
-            cg_buf_cleanup(&np);
-            resp_refuse(pc, 400, "bad_path");
-            return;
-        }
-        pc->path = cg_buf_take(&np);
-        path = (struct cg_str){pc->path, strlen(pc->path)};
     }
     pc->route = http_site_route(pc->site, pc->host, path.p, path.len);
     if (pc->route == NULL) {
         resp_refuse(pc, 404, "no_route");
         return;
     }
-    const char *why =
+    why =
         ident_policy_check(&pc->route->cfg->allow, tls_conn_identity(pc->s.tls),
                            tls_conn_verdict(pc->s.tls));
     if (why != NULL) {
