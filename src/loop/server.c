@@ -605,6 +605,54 @@ shutdown_all(struct server *sv, struct ev_loop *loop)
     free(sv->path);
 }
 
+/* Starts the worker threads on the current snapshot. */
+static int
+start_workers(struct server *sv)
+{
+    sv->workers = xcalloc((size_t)sv->nworkers, sizeof(*sv->workers));
+    /* workers inherit a mask without the signals the main thread handles */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (int i = 0; i < sv->nworkers; i++) {
+        snapshot_ref(sv->snap);
+        if (worker_start(&sv->workers[i], i, sv->snap,
+                         fds_for_worker(sv->socks, sv->n_socks, i),
+                         metrics_worker(sv->metrics, i)) != 0) {
+            cg_log(CG_LOG_ERROR, 0, "cannot start worker %d", i);
+            return 1;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return 0;
+}
+
+/* The main loop's watchers: signals, the store watch, the stale-CRL
+ * log, the post-rebuild trim. */
+static void
+start_watchers(struct server *sv, struct ev_loop *loop)
+{
+    sv->loop = loop;
+    ev_signal_init(&sv->sighup, signal_cb, SIGHUP);
+    ev_signal_init(&sv->sigterm, signal_cb, SIGTERM);
+    ev_signal_init(&sv->sigint, signal_cb, SIGINT);
+    sv->sighup.data = sv->sigterm.data = sv->sigint.data = sv;
+    ev_signal_start(loop, &sv->sighup);
+    ev_signal_start(loop, &sv->sigterm);
+    ev_signal_start(loop, &sv->sigint);
+    ev_timer_init(&sv->watch, watch_cb, STORE_WATCH_SECONDS,
+                  STORE_WATCH_SECONDS);
+    sv->watch.data = sv;
+    ev_timer_start(loop, &sv->watch);
+    ev_timer_init(&sv->trim, trim_cb, TRIM_DELAY_SECONDS, 0.);
+    ev_timer_init(&sv->stale, stale_cb, 60.0, 60.0);
+    sv->stale.data = sv;
+    ev_timer_start(loop, &sv->stale);
+}
+
 int
 server_run(const char *config_path)
 {
@@ -646,40 +694,9 @@ server_run(const char *config_path)
     snapshot_metrics(sv.snap, sv.metrics);
     metrics_sync(&sv);
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
-    sv.workers = xcalloc((size_t)sv.nworkers, sizeof(*sv.workers));
-    /* workers inherit a mask without the signals the main thread handles */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGHUP);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    for (int i = 0; i < sv.nworkers; i++) {
-        snapshot_ref(sv.snap);
-        if (worker_start(&sv.workers[i], i, sv.snap,
-                         fds_for_worker(sv.socks, sv.n_socks, i),
-                         metrics_worker(sv.metrics, i)) != 0) {
-            cg_log(CG_LOG_ERROR, 0, "cannot start worker %d", i);
-            return 1;
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    ev_signal_init(&sv.sighup, signal_cb, SIGHUP);
-    ev_signal_init(&sv.sigterm, signal_cb, SIGTERM);
-    ev_signal_init(&sv.sigint, signal_cb, SIGINT);
-    sv.sighup.data = sv.sigterm.data = sv.sigint.data = &sv;
-    ev_signal_start(loop, &sv.sighup);
-    ev_signal_start(loop, &sv.sigterm);
-    ev_signal_start(loop, &sv.sigint);
-    ev_timer_init(&sv.watch, watch_cb, STORE_WATCH_SECONDS,
-                  STORE_WATCH_SECONDS);
-    sv.watch.data = &sv;
-    ev_timer_start(loop, &sv.watch);
-    sv.loop = loop;
-    ev_timer_init(&sv.trim, trim_cb, TRIM_DELAY_SECONDS, 0.);
-    ev_timer_init(&sv.stale, stale_cb, 60.0, 60.0);
-    sv.stale.data = &sv;
-    ev_timer_start(loop, &sv.stale);
+    if (start_workers(&sv) != 0)
+        return 1;
+    start_watchers(&sv, loop);
     write_pid(sv.snap->cfg);
     write_ports(&sv);
     log_started(&sv);
