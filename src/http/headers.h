@@ -50,4 +50,13 @@ bool http_host_normalize(const char *in, size_t len, struct cg_buf *out);
  */
 bool http_path_normalize(const char *in, size_t len, struct cg_buf *out);
 
+/* Splits an absolute-form request target ("http://host/p", any case)
+ * into its authority and origin-form path ("/" when none); false when t
+ * is not absolute-form. */
+bool http_target_split_absolute(struct cg_str t, struct cg_str *authority,
+                                struct cg_str *path);
+/* True when an Accept value prefers application/json to text/html (by q,
+ * the most specific range deciding): error pages are then JSON. */
+bool http_accept_prefers_json(const char *v, size_t len);
+
 #endif
