@@ -100,6 +100,18 @@ cg_json_escape(struct cg_buf *out, const char *s, size_t len)
     }
 }
 
+int
+cg_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void
 cg_hex(struct cg_buf *out, const unsigned char *p, size_t n, char sep)
 {

@@ -15,6 +15,8 @@ bool cg_str_ieq(const char *a, size_t alen, const char *b, size_t blen);
 /* Appends s as the inside of a JSON string (no quotes): control bytes,
  * quotes, backslashes and invalid UTF-8 are escaped. */
 void cg_json_escape(struct cg_buf *out, const char *s, size_t len);
+/* The value of hex digit c (either case), or -1. */
+int cg_hexval(int c);
 /* Appends lowercase hex of n bytes, with sep between bytes if non-zero. */
 void cg_hex(struct cg_buf *out, const unsigned char *p, size_t n, char sep);
 /* Appends s percent-encoded (RFC 3986 unreserved kept). */

@@ -599,6 +599,19 @@ http_parser_free(struct http_parser *p)
 }
 
 void
+http_parser_quiet(struct http_parser *p)
+{
+    if (p == NULL || p->in_msg || p->done_pending)
+        return;
+    cg_buf_cleanup(&p->msg.store);
+    cg_buf_init(&p->msg.store);
+    free(p->msg.hdrs);
+    p->msg.hdrs = NULL;
+    p->msg.cap_hdrs = 0;
+    p->msg.n_hdrs = 0;
+}
+
+void
 http_parser_set_head_response(struct http_parser *p, bool head)
 {
     assert(!p->request);

@@ -77,6 +77,9 @@ struct http_parser *http_parser_new(bool request, size_t max_head_bytes,
                                     size_t max_headers, http_body_fn *body,
                                     void *arg);
 void http_parser_free(struct http_parser *p);
+/* Between messages: gives back the storage of the last one (an idle
+ * connection's); no-op inside a message. */
+void http_parser_quiet(struct http_parser *p);
 
 /*
  * Parses from data[0..len). Stops after a head (HTTP_PEV_HEAD) or the end

@@ -4,6 +4,7 @@
  * both sides' watchers call it, so back-pressure is decided in one place.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -20,6 +21,20 @@
 static void pc_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void pc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
+/* Gives back what a connection quiet for STREAM_QUIET_S does not need. */
+static bool
+quiet_release(struct quiet_node *n)
+{
+    struct proxy_conn *pc =
+        (struct proxy_conn *)((char *)n - offsetof(struct proxy_conn, quiet));
+    if (pc->busy > 0 || pc->dead || pc->state == PC_HANDSHAKE)
+        return false;
+    stream_quiet(&pc->s);
+    if (pc->state == PC_HEAD && !pc->head_started)
+        http_parser_quiet(pc->req);
+    return true;
+}
+
 void
 proxy_env_init(struct proxy_env *env, struct ev_loop *loop, int worker,
                struct metrics_worker *mw, void (*snap_release)(void *snap))
@@ -30,6 +45,7 @@ proxy_env_init(struct proxy_env *env, struct ev_loop *loop, int worker,
     env->mw = mw;
     env->snap_release = snap_release;
     env->pool = pool_new();
+    stream_sweeper_start(&env->quiet, loop, quiet_release);
 }
 
 static void
@@ -48,6 +64,7 @@ pc_free(struct proxy_conn *pc)
     free(pc->host);
     free(pc->host_hdr);
     free(pc->path);
+    quiet_remove(&env->quiet.active, &pc->quiet);
     if (pc->prev)
         pc->prev->next = pc->next;
     else
@@ -75,6 +92,7 @@ proxy_env_cleanup(struct proxy_env *env)
 {
     while (env->conns != NULL)
         pc_free(env->conns);
+    stream_sweeper_stop(&env->quiet, env->loop);
     pool_free(env->pool);
     env->pool = NULL;
 }
@@ -616,6 +634,7 @@ update_io(struct proxy_conn *pc)
 void
 conn_run(struct proxy_conn *pc)
 {
+    quiet_touch(&pc->env->quiet.active, &pc->quiet, ev_now(pc->env->loop));
     pc->busy++;
     if (pc->state == PC_HANDSHAKE && !do_handshake(pc))
         goto out;

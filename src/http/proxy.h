@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "http/site.h"
+#include "http/stream.h"
 #include "tls/tls.h"
 
 struct ev_loop;
@@ -26,6 +27,7 @@ struct proxy_env {
     uint64_t next_id;
     struct proxy_conn *conns; /* every open client connection */
     size_t n_conns;
+    struct stream_sweeper quiet; /* gives idle connections' memory back */
     struct upstream_pool *pool;
     bool draining;
     struct metrics_worker *mw; /* this worker's counters */

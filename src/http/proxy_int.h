@@ -15,7 +15,7 @@
 #define PROXY_CONN_MAGIC 0x50434f4eu
 #define UPCONN_MAGIC 0x5550434eu
 #define PROXY_HIGH_WATER (256 * 1024) /* back-pressure threshold */
-#define PROXY_FEED_MAX (64 * 1024) /* bytes parsed per step */
+#define PROXY_FEED_MAX (64 * 1024)    /* bytes parsed per step */
 #define PROXY_LINGER_MS 5000
 
 /* Checked cast of a void pointer holding a magic-tagged object. */
@@ -64,6 +64,7 @@ struct proxy_conn {
     unsigned magic;
     struct proxy_env *env;
     struct proxy_conn *prev, *next;
+    struct quiet_node quiet; /* on env->quiet.active while not quiet */
     void *snap;
     struct tls_listener *tlsl;
     const struct http_site *site;

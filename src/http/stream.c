@@ -113,6 +113,42 @@ stream_close(struct stream *s, bool orderly)
     s->fd = -1;
 }
 
+void
+stream_quiet(struct stream *s)
+{
+    if (s->tls != NULL)
+        tls_conn_quiet(s->tls);
+}
+
+static void
+sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct stream_sweeper *sw = w->data;
+    quiet_sweep(&sw->active, ev_now(loop) - STREAM_QUIET_S, sw->release);
+}
+
+void
+stream_sweeper_start(struct stream_sweeper *sw, struct ev_loop *loop,
+                     bool (*release)(struct quiet_node *n))
+{
+    sw->active.head = NULL;
+    sw->release = release;
+    ev_timer_init(&sw->timer, sweep_cb, STREAM_QUIET_S, STREAM_QUIET_S);
+    sw->timer.data = sw;
+    ev_timer_start(loop, &sw->timer);
+    ev_unref(loop);
+}
+
+void
+stream_sweeper_stop(struct stream_sweeper *sw, struct ev_loop *loop)
+{
+    if (!ev_is_active(&sw->timer))
+        return;
+    ev_ref(loop);
+    ev_timer_stop(loop, &sw->timer);
+}
+
 int
 stream_flush(struct stream *s, struct cg_buf *b, uint64_t *count)
 {

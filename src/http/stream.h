@@ -6,11 +6,13 @@
 #ifndef CG_HTTP_STREAM_H
 #define CG_HTTP_STREAM_H
 
+#include <ev.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
 #include "admin/metrics.h"
 #include "core/buf.h"
+#include "core/quiet.h"
 #include "tls/tls.h"
 
 /* Most bytes one stream_fill reads. */
@@ -55,5 +57,23 @@ int stream_handshake(struct stream *s, const char *listener, const char *peer,
                      metrics_ctr_t *mblk);
 /* Frees TLS (after close_notify when orderly) and closes the fd. */
 void stream_close(struct stream *s, bool orderly);
+/* The stream has been quiet for a while (tls_conn_quiet). */
+void stream_quiet(struct stream *s);
+
+/* A connection quiet this long gives back what its next bytes can make
+ * again (cipher contexts, parser storage); a worker's sweeper checks its
+ * active list every STREAM_QUIET_S, so that happens within twice that. */
+#define STREAM_QUIET_S 1.0
+
+struct stream_sweeper {
+    struct quiet_list active; /* connections active lately */
+    ev_timer timer;
+    bool (*release)(struct quiet_node *n); /* see quiet_sweep */
+};
+
+/* Starts the sweep on loop (it does not keep the loop running). */
+void stream_sweeper_start(struct stream_sweeper *sw, struct ev_loop *loop,
+                          bool (*release)(struct quiet_node *n));
+void stream_sweeper_stop(struct stream_sweeper *sw, struct ev_loop *loop);
 
 #endif

@@ -5,6 +5,7 @@
  * side is read only while the other side's output is under 256 KiB.
  * Closing inside a callback only marks; memory goes when it returns.
  */
+#include <stddef.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,6 +23,18 @@ static void rc_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void rc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_run(struct relay_conn *rc);
 
+/* Gives back what a connection quiet for STREAM_QUIET_S does not need. */
+static bool
+quiet_release(struct quiet_node *n)
+{
+    struct relay_conn *rc =
+        (struct relay_conn *)((char *)n - offsetof(struct relay_conn, quiet));
+    if (rc->busy > 0 || rc->dead || rc->state == RC_HANDSHAKE)
+        return false;
+    stream_quiet(&rc->s);
+    return true;
+}
+
 void
 relay_env_init(struct relay_env *env, struct ev_loop *loop, int worker,
                struct metrics_worker *mw, void (*snap_release)(void *snap))
@@ -31,6 +44,7 @@ relay_env_init(struct relay_env *env, struct ev_loop *loop, int worker,
     env->worker = worker;
     env->mw = mw;
     env->snap_release = snap_release;
+    stream_sweeper_start(&env->quiet, loop, quiet_release);
 }
 
 /* The close line: bytes each way and duration of a spliced session. */
@@ -64,6 +78,7 @@ rc_free(struct relay_conn *rc)
     cg_buf_cleanup(&rc->in);
     cg_buf_cleanup(&rc->to_up);
     cg_buf_cleanup(&rc->to_cl);
+    quiet_remove(&env->quiet.active, &rc->quiet);
     if (rc->prev)
         rc->prev->next = rc->next;
     else
@@ -93,6 +108,7 @@ relay_env_cleanup(struct relay_env *env)
 {
     while (env->conns != NULL)
         rc_free(env->conns);
+    stream_sweeper_stop(&env->quiet, env->loop);
 }
 
 static void
@@ -464,6 +480,7 @@ update_io(struct relay_conn *rc)
 static void
 conn_run(struct relay_conn *rc)
 {
+    quiet_touch(&rc->env->quiet.active, &rc->quiet, ev_now(rc->env->loop));
     rc->busy++;
     if (rc->state == RC_HANDSHAKE && !do_handshake(rc))
         goto out;

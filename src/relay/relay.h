@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "config/config.h"
+#include "http/stream.h"
 #include "tls/tls.h"
 
 struct ev_loop;
@@ -27,6 +28,7 @@ struct relay_env {
     uint64_t next_id;
     struct relay_conn *conns; /* every open connection */
     size_t n_conns;
+    struct stream_sweeper quiet; /* gives idle connections' memory back */
     bool draining;
     struct metrics_worker *mw; /* this worker's counters */
     void (*snap_release)(void *snap);

@@ -67,6 +67,7 @@ struct relay_conn {
     unsigned magic;
     struct relay_env *env;
     struct relay_conn *prev, *next;
+    struct quiet_node quiet; /* on env->quiet.active while not quiet */
     void *snap;
     struct tls_listener *tlsl;
     const struct relay_site *site;

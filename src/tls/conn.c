@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "core/xmalloc.h"
 #include "tls/tls_int.h"
 
@@ -64,6 +65,7 @@ conn_new(SSL_CTX *ctx, int fd, uint64_t id)
     struct tls_conn *c = xcalloc(1, sizeof(*c));
     c->magic = TLS_CONN_MAGIC;
     c->ssl = ssl;
+    c->fd = fd;
     c->id = id;
     c->verdict = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
     SSL_set_app_data(ssl, c);
@@ -104,6 +106,94 @@ conn_fail(struct tls_conn *c, const char *call, int sslerr)
                  q[0] ? q : "unknown");
 }
 
+/* Key-log lines ("LABEL <client random> <secret>", hex): the two
+ * application traffic secrets are kept until the hand-over. */
+static void
+keylog_cb(const SSL *ssl, const char *line)
+{
+    static const char *const labels[2] = {"CLIENT_TRAFFIC_SECRET_0 ",
+                                          "SERVER_TRAFFIC_SECRET_0 "};
+    struct tls_conn *c = SSL_get_app_data(ssl);
+    if (c == NULL || c->magic != TLS_CONN_MAGIC || c->l == NULL)
+        return;
+    for (int i = 0; i < 2; i++) {
+        size_t ll = strlen(labels[i]);
+        if (strncmp(line, labels[i], ll) != 0)
+            continue;
+        const char *sp = strchr(line + ll, ' ');
+        if (sp == NULL)
+            return;
+        const char *hex = sp + 1;
+        size_t n = strlen(hex) / 2;
+        if (n != 32 && n != 48)
+            return;
+        for (size_t k = 0; k < n; k++) {
+            int hi = cg_hexval(hex[2 * k]), lo = cg_hexval(hex[2 * k + 1]);
+            if (hi < 0 || lo < 0)
+                return;
+            c->secrets[i][k] = (unsigned char)(hi << 4 | lo);
+        }
+        c->secret_len = (unsigned char)n;
+        c->secrets_seen |= (unsigned char)(1 << i);
+    }
+}
+
+/* Counts the NewSessionTickets sent: each is one record under the
+ * server's application secret before the hand-over. */
+static void
+msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+       SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)arg;
+    if (!write_p || content_type != SSL3_RT_HANDSHAKE || len == 0 ||
+        ((const unsigned char *)buf)[0] != SSL3_MT_NEWSESSION_TICKET)
+        return;
+    struct tls_conn *c = SSL_get_app_data(ssl);
+    if (c != NULL && c->magic == TLS_CONN_MAGIC)
+        c->tickets_sent++;
+}
+
+void
+tls_conn_setup_ctx(SSL_CTX *ctx)
+{
+    SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+    SSL_CTX_set_msg_callback(ctx, msg_cb);
+}
+
+/*
+ * A TLS 1.3 listener connection leaves OpenSSL once its handshake is done
+ * (record.c): what the connection still needs of the SSL is kept, the
+ * SSL freed. Not when anything of the client's is already buffered inside
+ * OpenSSL (read-ahead is off after the ClientHello, so nothing normally
+ * is), or the suite is not one record.c seals.
+ */
+static void
+handoff(struct tls_conn *c)
+{
+    SSL *ssl = c->ssl;
+    const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
+    if (SSL_version(ssl) == TLS1_3_VERSION && c->secrets_seen == 3 &&
+        ci != NULL && !SSL_has_pending(ssl))
+        c->rec = tls_rec_new(SSL_CIPHER_get_id(ci) & 0xffff, c->secrets[0],
+                             c->secrets[1], c->secret_len, c->tickets_sent);
+    OPENSSL_cleanse(c->secrets, sizeof(c->secrets));
+    if (c->rec == NULL) {
+        SSL_set_read_ahead(ssl, 1);
+        return;
+    }
+    c->version = SSL_get_version(ssl);
+    c->cipher = SSL_CIPHER_get_name(ci);
+    c->resumed = SSL_session_reused(ssl) == 1;
+    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+    c->peer_chain = sent != NULL ? X509_chain_up_ref(sent) : NULL;
+    /* freed as if shut down: an SSL freed mid-connection would take its
+     * session out of the cache */
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
+    c->ssl = NULL;
+}
+
 /* Completes the identity and verdict once the handshake is done. */
 static void
 handshake_finish(struct tls_conn *c)
@@ -113,13 +203,16 @@ handshake_finish(struct tls_conn *c)
         return;
     X509 *peer = SSL_get0_peer_certificate(c->ssl);
     if (SSL_session_reused(c->ssl)) {
+        /* the cache entry gave ident and facts (sessions.c) */
         if (peer != NULL && c->ident == NULL) {
             char err[CG_ERR_LEN];
             if (tls_identity_from_x509(peer, &c->ident, err) != 0)
                 c->ident = NULL;
         }
-    } else if (!c->verify_ran) {
-        c->verdict = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
+    } else {
+        if (!c->verify_ran)
+            c->verdict = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
+        tls_facts_set(&c->facts, peer, SSL_get0_verified_chain(c->ssl));
     }
     enum cg_auth_mode mode = c->l->vh[c->vhost].mode;
     if (mode == CG_AUTH_REPORT)
@@ -129,6 +222,7 @@ handshake_finish(struct tls_conn *c)
         ident_free(c->ident);
         c->ident = NULL;
     }
+    handoff(c);
 }
 
 int
@@ -163,6 +257,9 @@ tls_conn_want(const struct tls_conn *c)
 ssize_t
 tls_conn_read(struct tls_conn *c, void *buf, size_t n)
 {
+    if (c->rec != NULL)
+        return tls_rec_read(c->rec, c->fd, buf, n, &c->want, c->err,
+                            sizeof(c->err));
     ERR_clear_error();
     errno = 0;
     size_t got = 0;
@@ -191,6 +288,9 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t n)
 ssize_t
 tls_conn_write(struct tls_conn *c, const void *buf, size_t n)
 {
+    if (c->rec != NULL)
+        return tls_rec_write(c->rec, c->fd, buf, n, &c->want, c->err,
+                             sizeof(c->err));
     ERR_clear_error();
     errno = 0;
     size_t done = 0;
@@ -218,20 +318,31 @@ tls_conn_pending(const struct tls_conn *c)
      * buffer (SSL_has_pending) while the socket is drained. Once a read
      * wanted the socket, what is buffered is a partial record: the next
      * bytes come with an fd event. */
+    if (c->rec != NULL)
+        return tls_rec_pending(c->rec);
     return SSL_pending(c->ssl) > 0 ||
            (!c->read_blocked && SSL_has_pending(c->ssl));
+}
+
+void
+tls_conn_quiet(struct tls_conn *c)
+{
+    if (c->rec != NULL)
+        tls_rec_quiet(c->rec);
 }
 
 bool
 tls_conn_sock_drained(const struct tls_conn *c)
 {
-    return c->sock_short;
+    return c->rec != NULL ? tls_rec_sock_drained(c->rec) : c->sock_short;
 }
 
 void
 tls_conn_shutdown(struct tls_conn *c)
 {
-    if (c->handshake_done) {
+    if (c->rec != NULL) {
+        tls_rec_close_notify(c->rec, c->fd);
+    } else if (c->handshake_done) {
         ERR_clear_error();
         SSL_shutdown(c->ssl);
         ERR_clear_error();
@@ -244,7 +355,10 @@ tls_conn_free(struct tls_conn *c)
     if (c == NULL)
         return;
     SSL_free(c->ssl);
-    sk_X509_pop_free(c->chain, X509_free);
+    tls_rec_free(c->rec);
+    sk_X509_pop_free(c->peer_chain, X509_free);
+    tls_facts_clear(&c->facts);
+    OPENSSL_cleanse(c->secrets, sizeof(c->secrets));
     ident_free(c->ident);
     free(c->sni);
     c->magic = 0;
@@ -296,64 +410,27 @@ tls_conn_vhost(const struct tls_conn *c)
 const char *
 tls_conn_version(const struct tls_conn *c)
 {
-    return SSL_get_version(c->ssl);
+    return c->ssl != NULL ? SSL_get_version(c->ssl) : c->version;
 }
 
 const char *
 tls_conn_cipher(const struct tls_conn *c)
 {
-    return SSL_get_cipher_name(c->ssl);
+    return c->ssl != NULL ? SSL_get_cipher_name(c->ssl) : c->cipher;
 }
 
 bool
 tls_conn_resumed(const struct tls_conn *c)
 {
-    return SSL_session_reused(c->ssl) == 1;
-}
-
-/* Short upper-case name of a public-key type (HAProxy-like). */
-static const char *
-pkey_name(int nid)
-{
-    switch (nid) {
-    case EVP_PKEY_RSA:
-    case EVP_PKEY_RSA_PSS:
-        return "RSA";
-    case EVP_PKEY_EC:
-        return "EC";
-    case EVP_PKEY_ED25519:
-        return "ED25519";
-    case EVP_PKEY_ED448:
-        return "ED448";
-    default:
-        return "UNKNOWN";
-    }
+    return c->ssl != NULL ? SSL_session_reused(c->ssl) == 1 : c->resumed;
 }
 
 void
 tls_conn_peer_algs(const struct tls_conn *c, char *sig, size_t sig_len,
                    char *key, size_t key_len)
 {
-    sig[0] = key[0] = '\0';
-    X509 *x = c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
-    if (x == NULL)
-        return;
-    int md = NID_undef, pk = NID_undef;
-    if (X509_get_signature_info(x, &md, &pk, NULL, NULL) == 1) {
-        const char *pkn = pk == EVP_PKEY_EC ? "ECDSA" : pkey_name(pk);
-        if (md == NID_undef)
-            snprintf(sig, sig_len, "%s", pkn);
-        else
-            snprintf(sig, sig_len, "%s-%s", pkn, OBJ_nid2sn(md));
-    }
-    EVP_PKEY *k = X509_get0_pubkey(x);
-    if (k == NULL)
-        return;
-    int id = EVP_PKEY_get_base_id(k);
-    if (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448)
-        snprintf(key, key_len, "%s", pkey_name(id));
-    else
-        snprintf(key, key_len, "%s%d", pkey_name(id), EVP_PKEY_get_bits(k));
+    snprintf(sig, sig_len, "%s", c->facts.sigalg);
+    snprintf(key, key_len, "%s", c->facts.keyalg);
 }
 
 const char *

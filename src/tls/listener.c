@@ -116,6 +116,10 @@ client_hello_cb(SSL *ssl, int *al, void *arg)
         vh = tls_listener_vhost_find(l, name);
     }
     c->vhost = vh;
+    /* From here OpenSSL reads record by record, so nothing of the
+     * client's is left inside it when the handshake ends (conn.c hands
+     * TLS 1.3 connections over to record.c then). */
+    SSL_set_read_ahead(ssl, 0);
     if (vh != 0) {
         struct tls_vhost *v = &l->vh[vh];
         if (SSL_set_SSL_CTX(ssl, v->ctx) == NULL)
@@ -250,6 +254,7 @@ ctx_base(const struct cg_listener_cfg *lc, bool sessions)
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     tls_sessions_setup(ctx, sessions);
+    tls_conn_setup_ctx(ctx);
     return ctx;
 }
 

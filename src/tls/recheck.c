@@ -15,12 +15,29 @@
 static const char *
 reverify(const struct tls_conn *c, const struct tls_vhost *v)
 {
-    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
-    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
+    /* after the hand-over the leaf is parsed again from its DER: rare
+     * (a client CA switch), and no idle connection keeps a parsed one */
+    X509 *own = NULL;
+    X509 *leaf = NULL;
+    if (c->ident != NULL && c->ident->der != NULL) {
+        const unsigned char *p = c->ident->der;
+        leaf = own = d2i_X509(NULL, &p, (long)c->ident->der_len);
+    }
+    /* what the client sent, and the issuers it was verified with (a
+     * resumed session keeps only these) */
+    STACK_OF(X509) *sent =
+        c->ssl != NULL ? SSL_get_peer_cert_chain(c->ssl) : c->peer_chain;
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    for (int i = 0; chain != NULL && i < sk_X509_num(sent); i++)
+        sk_X509_push(chain, sk_X509_value(sent, i));
+    for (int i = 0; chain != NULL && i < sk_X509_num(c->facts.issuers); i++)
+        sk_X509_push(chain, sk_X509_value(c->facts.issuers, i));
+    if (leaf == NULL) {
+        sk_X509_free(chain);
+        return "no_cert";
+    }
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     const char *why = "invalid";
-    if (leaf == NULL)
-        return "no_cert";
     if (ctx != NULL &&
         X509_STORE_CTX_init(ctx, v->trust->store, leaf, chain) == 1) {
         X509_STORE_CTX_set_default(ctx, "ssl_client");
@@ -32,6 +49,8 @@ reverify(const struct tls_conn *c, const struct tls_vhost *v)
         why = verdict.status == CG_VERIFY_SUCCESS ? NULL : verdict.reason;
     }
     X509_STORE_CTX_free(ctx);
+    sk_X509_free(chain);
+    X509_free(own);
     ERR_clear_error();
     return why;
 }
@@ -59,15 +78,7 @@ tls_conn_recheck(const struct tls_conn *c, const struct tls_listener *now,
         if (*reason != NULL)
             return false;
     }
-    int depth;
-    /* a resumed session has no verified chain in the SSL: the cache
-     * entry's was kept in c->chain */
-    STACK_OF(X509) *chain = SSL_get0_verified_chain(c->ssl);
-    if (chain == NULL)
-        chain = c->chain;
-    *reason = tls_trust_check_revoked(v->trust, chain,
-                                      SSL_get0_peer_certificate(c->ssl),
-                                      (int64_t)time(NULL), &depth);
+    *reason = tls_facts_revoked(&c->facts, v->trust, (int64_t)time(NULL));
     return *reason == NULL;
 }
 

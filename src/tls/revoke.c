@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/util.h"
 #include "core/xmalloc.h"
 #include "tls/revoke.h"
 
@@ -162,18 +163,6 @@ tls_revindex_builder_add(struct tls_revindex_builder *b, size_t id,
     return 0;
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int
 tls_revindex_builder_add_hex(struct tls_revindex_builder *b, size_t id,
                              const char *hex)
@@ -184,7 +173,7 @@ tls_revindex_builder_add_hex(struct tls_revindex_builder *b, size_t id,
     for (const char *p = hex; *p; p++) {
         if (*p == ':')
             continue;
-        int v = hexval(*p);
+        int v = cg_hexval(*p);
         if (v < 0)
             return CG_EINVAL;
         any = true;
@@ -313,25 +302,48 @@ maybe_issuer(const struct revissuer *r, X509 *cert)
     return aki == NULL || ski == NULL || ASN1_OCTET_STRING_cmp(aki, ski) == 0;
 }
 
-enum tls_revstatus
-tls_revindex_check(const struct tls_revindex *ix, X509 *cert, X509 *issuer,
-                   int64_t now)
+bool
+tls_revindex_key_of(X509 *cert, unsigned char key[TLS_REVKEY_LEN])
 {
-    unsigned char key[REC_LEN];
+    return cert_key(cert, key);
+}
+
+/* cert given (issuer may be NULL) or only its key (NULL: none) and its
+ * issuer. */
+static enum tls_revstatus
+check(const struct tls_revindex *ix, X509 *cert, const unsigned char *key,
+      X509 *issuer, int64_t now)
+{
     enum tls_revstatus st = TLS_REV_GOOD;
     if (ix == NULL || ix->n == 0)
         return TLS_REV_GOOD;
-    bool have_key = cert_key(cert, key);
     for (size_t i = 0; i < ix->n; i++) {
         const struct revissuer *r = &ix->v[i];
         if (issuer != NULL ? !same_ca(r, issuer) : !maybe_issuer(r, cert))
             continue;
-        if (have_key && rec_find(r, key))
+        if (key != NULL && rec_find(r, key))
             return TLS_REV_REVOKED;
         if (now > r->stale_after)
             st = TLS_REV_STALE;
     }
     return st;
+}
+
+enum tls_revstatus
+tls_revindex_check(const struct tls_revindex *ix, X509 *cert, X509 *issuer,
+                   int64_t now)
+{
+    unsigned char key[REC_LEN];
+    if (ix == NULL || ix->n == 0)
+        return TLS_REV_GOOD;
+    return check(ix, cert, cert_key(cert, key) ? key : NULL, issuer, now);
+}
+
+enum tls_revstatus
+tls_revindex_check_key(const struct tls_revindex *ix, const unsigned char *key,
+                       X509 *issuer, int64_t now)
+{
+    return check(ix, NULL, key, issuer, now);
 }
 
 bool

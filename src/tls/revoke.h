@@ -100,6 +100,14 @@ enum tls_revstatus {
  */
 enum tls_revstatus tls_revindex_check(const struct tls_revindex *ix, X509 *cert,
                                       X509 *issuer, int64_t now);
+/* The index key of cert's serial (what a connection keeps of its client
+ * certificate for later checks); false when no index can list it. */
+#define TLS_REVKEY_LEN (1 + TLS_SERIAL_MAX)
+bool tls_revindex_key_of(X509 *cert, unsigned char key[TLS_REVKEY_LEN]);
+/* tls_revindex_check by key (NULL: staleness only) and issuer (not NULL). */
+enum tls_revstatus tls_revindex_check_key(const struct tls_revindex *ix,
+                                          const unsigned char *key,
+                                          X509 *issuer, int64_t now);
 /* True when cert is listed by issuer (staleness ignored). */
 bool tls_revindex_is_revoked(const struct tls_revindex *ix, X509 *cert,
                              X509 *issuer);

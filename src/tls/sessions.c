@@ -36,8 +36,9 @@ struct sess_entry {
     unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
     unsigned int idlen;
     unsigned char auth[32]; /* auth hash of the virtual host that made it */
-    SSL_SESSION *sess;      /* own reference */
-    STACK_OF(X509) * chain; /* verified chain (own references) or NULL */
+    SSL_SESSION *sess;      /* own reference, without the client's
+                               certificate (strip_peer) */
+    struct tls_facts facts; /* what is checked of that certificate */
     struct cg_verdict verdict;
     struct cg_identity *ident;      /* the leaf's identity (a reference) */
     struct sess_entry *hnext;       /* hash chain */
@@ -77,7 +78,7 @@ static void
 entry_free(struct sess_entry *e)
 {
     SSL_SESSION_free(e->sess);
-    sk_X509_pop_free(e->chain, X509_free);
+    tls_facts_clear(&e->facts);
     ident_free(e->ident);
     free(e);
 }
@@ -229,17 +230,72 @@ tls_sessions_set_max(struct tls_sessions *s, size_t max)
     entries_free(out);
 }
 
-/* A copy of chain holding its own references (NULL for NULL). */
-static STACK_OF(X509) * chain_dup(STACK_OF(X509) * chain)
+/* Length of the DER element at p (at most n bytes), header included;
+ * 0 when malformed. */
+static size_t
+der_elem(const unsigned char *p, size_t n)
 {
-    if (chain == NULL)
+    if (n < 2)
+        return 0;
+    size_t len = p[1], hdr = 2;
+    if (len & 0x80) {
+        size_t k = len & 0x7f;
+        if (k == 0 || k > 3 || n < 2 + k)
+            return 0;
+        len = 0;
+        for (size_t i = 0; i < k; i++)
+            len = len << 8 | p[2 + i];
+        hdr += k;
+    }
+    return hdr + len <= n ? hdr + len : 0;
+}
+
+/*
+ * A copy of sess without the client's certificate: a parsed P-256
+ * certificate is ~7 KB of the ~8 KB a session holds, and what a
+ * resumption checks of it is kept in the entry's facts. OpenSSL has no
+ * setter for it, so the session goes through its DER form (what a
+ * stateless ticket carries) with the optional [3] peer element left out.
+ * NULL when that fails (the session is then not cached).
+ */
+static SSL_SESSION *
+strip_peer(SSL_SESSION *sess)
+{
+    int n = i2d_SSL_SESSION(sess, NULL);
+    if (n <= 0)
         return NULL;
-    STACK_OF(X509) *d = sk_X509_dup(chain);
-    if (d == NULL)
-        return NULL;
-    for (int i = 0; i < sk_X509_num(d); i++)
-        X509_up_ref(sk_X509_value(d, i));
-    return d;
+    size_t len = (size_t)n;
+    unsigned char *der = xmalloc(len), *out = xmalloc(len + 4), *p = der;
+    SSL_SESSION *copy = NULL;
+    if (i2d_SSL_SESSION(sess, &p) != n || der[0] != 0x30 ||
+        der_elem(der, len) != len)
+        goto done;
+    size_t hdr = der[1] & 0x80 ? 2 + (size_t)(der[1] & 0x7f) : 2;
+    size_t body = 0;
+    for (size_t off = hdr; off < len;) {
+        size_t el = der_elem(der + off, len - off);
+        if (el == 0)
+            goto done;
+        if (der[off] != 0xa3) { /* [3] EXPLICIT peer Certificate */
+            memcpy(out + 4 + body, der + off, el);
+            body += el;
+        }
+        off += el;
+    }
+    if (body > 0xffff)
+        goto done;
+    out[0] = 0x30;
+    out[1] = 0x82;
+    out[2] = (unsigned char)(body >> 8);
+    out[3] = (unsigned char)body;
+    const unsigned char *q = out;
+    copy = d2i_SSL_SESSION(NULL, &q, (long)(body + 4));
+done:
+    OPENSSL_cleanse(der, len); /* the master secret is in there */
+    OPENSSL_cleanse(out, len + 4);
+    free(der);
+    free(out);
+    return copy;
 }
 
 /* Records a new session with what decided who may resume it. */
@@ -257,35 +313,27 @@ new_cb(SSL *ssl, SSL_SESSION *sess)
     pthread_mutex_unlock(&s->mu);
     if (off)
         return 0;
+    SSL_SESSION *copy = strip_peer(sess);
+    if (copy == NULL)
+        return 0;
     struct sess_entry *e = xcalloc(1, sizeof(*e));
     memcpy(e->id, id, len);
     e->idlen = len;
     memcpy(e->auth, c->l->vh[c->vhost].auth_hash, 32);
-    e->sess = sess; /* the reference OpenSSL handed over */
+    e->sess = copy;
     e->verdict = c->verdict;
     e->ident = ident_ref(c->ident);
-    if (c->verdict.status == CG_VERIFY_SUCCESS)
-        e->chain = chain_dup(c->chain != NULL ? c->chain
-                                              : SSL_get0_verified_chain(ssl));
+    bool ok = c->verdict.status == CG_VERIFY_SUCCESS;
+    if (ok && SSL_session_reused(ssl))
+        tls_facts_copy(&e->facts, &c->facts); /* the resumed entry's */
+    else if (ok)
+        tls_facts_set(&e->facts, SSL_get0_peer_certificate(ssl),
+                      SSL_get0_verified_chain(ssl));
     pthread_mutex_lock(&s->mu);
     struct sess_entry *out = insert_locked(s, e);
     pthread_mutex_unlock(&s->mu);
     entries_free(out);
-    return 1;
-}
-
-/* True when every certificate of chain is inside its validity at now. */
-static bool
-chain_current(STACK_OF(X509) * chain, X509 *leaf, time_t now)
-{
-    int n = chain != NULL ? sk_X509_num(chain) : 0;
-    for (int i = 0; i < (n > 0 ? n : 1); i++) {
-        X509 *x = n > 0 ? sk_X509_value(chain, i) : leaf;
-        if (X509_cmp_time(X509_get0_notBefore(x), &now) >= 0 ||
-            X509_cmp_time(X509_get0_notAfter(x), &now) <= 0)
-            return false;
-    }
-    return true;
+    return 0; /* OpenSSL keeps its own reference to sess */
 }
 
 /* Whether the current settings of c's virtual host accept entry e. */
@@ -304,14 +352,11 @@ entry_acceptable(const struct tls_conn *c, const struct sess_entry *e)
         return false;
     if (e->verdict.status != CG_VERIFY_SUCCESS)
         return true;
-    X509 *peer = SSL_SESSION_get0_peer(e->sess);
-    if (peer == NULL || !chain_current(e->chain, peer, now))
+    if (!tls_facts_current(&e->facts, (int64_t)now))
         return false;
-    int depth;
     ERR_set_mark();
     bool ok = vh->trust == NULL ||
-              tls_trust_check_revoked(vh->trust, e->chain, peer, (int64_t)now,
-                                      &depth) == NULL;
+              tls_facts_revoked(&e->facts, vh->trust, (int64_t)now) == NULL;
     ERR_pop_to_mark();
     return ok;
 }
@@ -338,7 +383,8 @@ get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
         lru_push(s, e);
         mine = *e;
         SSL_SESSION_up_ref(mine.sess);
-        mine.chain = chain_dup(e->chain);
+        mine.facts.issuers = NULL;
+        tls_facts_copy(&mine.facts, &e->facts);
         ident_ref(mine.ident);
     }
     pthread_mutex_unlock(&s->mu);
@@ -346,14 +392,14 @@ get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
         return NULL;
     if (!entry_acceptable(c, &mine)) {
         SSL_SESSION_free(mine.sess);
-        sk_X509_pop_free(mine.chain, X509_free);
+        tls_facts_clear(&mine.facts);
         ident_free(mine.ident);
         return NULL;
     }
     c->verdict = mine.verdict;
-    sk_X509_pop_free(c->chain, X509_free);
-    c->chain = mine.chain;
-    ident_free(c->ident); /* the session's: no extraction on resumption */
+    tls_facts_clear(&c->facts);
+    c->facts = mine.facts; /* its references move to c */
+    ident_free(c->ident);  /* the session's: no extraction on resumption */
     c->ident = mine.ident;
     return mine.sess; /* our reference goes to OpenSSL (*copy == 0) */
 }

@@ -32,6 +32,7 @@ void tls_drain_errors(char *buf, size_t len);
 
 #endif
 
+#include "tls/revoke.h"
 #include "tls/tls.h"
 
 struct tls_revindex;
@@ -63,6 +64,11 @@ const struct tls_trust *tls_trust_of_store(X509_STORE *store);
 const char *tls_trust_check_revoked(const struct tls_trust *t,
                                     STACK_OF(X509) * chain, X509 *leaf,
                                     int64_t now, int *depth);
+/* The same for a connection that kept only its leaf's index key (NULL:
+ * none; tls_revindex_key_of) and the issuers of its verified chain. */
+const char *tls_trust_check_revoked_key(const struct tls_trust *t,
+                                        const unsigned char *leaf_key,
+                                        STACK_OF(X509) * issuers, int64_t now);
 
 /* --- Verified-chain cache (chaincache.c) ------------------------------ */
 
@@ -138,9 +144,69 @@ struct tls_listener {
     struct tls_sessions *sessions; /* borrowed; NULL: no resumption */
 };
 
+/* --- What is kept of a client certificate (facts.c) ------------------ */
+
+struct tls_facts {
+    STACK_OF(X509) * issuers; /* verified chain but the leaf (own refs) */
+    int64_t not_before;       /* the leaf's validity (unix seconds) */
+    int64_t not_after;
+    unsigned char key[TLS_REVKEY_LEN]; /* revocation-index key */
+    bool key_ok;
+    bool have_leaf;
+    char sigalg[24]; /* "ECDSA-SHA256" */
+    char keyalg[16]; /* "EC256" */
+};
+
+/* Facts of leaf (NULL: none) with its verified chain (leaf first; NULL
+ * or short when not verified). */
+void tls_facts_set(struct tls_facts *f, X509 *leaf, STACK_OF(X509) * verified);
+void tls_facts_copy(struct tls_facts *dst, const struct tls_facts *src);
+void tls_facts_clear(struct tls_facts *f);
+/* Leaf and issuers inside their validity at now. */
+bool tls_facts_current(const struct tls_facts *f, int64_t now);
+/* tls_trust_check_revoked on the facts: NULL, "revoked" or "stale_crl". */
+const char *tls_facts_revoked(const struct tls_facts *f,
+                              const struct tls_trust *t, int64_t now);
+/* Signature and key algorithm names of x ("ECDSA-SHA256", "EC256"). */
+void tls_peer_algs(X509 *x, char *sig, size_t sig_len, char *key,
+                   size_t key_len);
+
+/* --- The TLS 1.3 record layer after the handshake (record.c) --------- */
+
+struct tls_rec;
+
+/* Takes a connection over from OpenSSL: suite_id the low 16 bits of
+ * SSL_CIPHER_get_id, the client's and server's application traffic
+ * secrets (len bytes, the suite's hash length), tx_seq the records the
+ * server already sent under its secret (NewSessionTickets). NULL when the
+ * suite is not one of the three TLS 1.3 AEAD suites or on failure. */
+struct tls_rec *tls_rec_new(unsigned suite_id, const unsigned char *csecret,
+                            const unsigned char *ssecret, size_t len,
+                            uint64_t tx_seq);
+void tls_rec_free(struct tls_rec *r);
+/* As tls_conn_read/tls_conn_write on fd (*want set with CG_EAGAIN; err
+ * filled with CG_EIO). */
+ssize_t tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
+                     char *err, size_t errlen);
+ssize_t tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n,
+                      int *want, char *err, size_t errlen);
+bool tls_rec_pending(const struct tls_rec *r);
+/* Frees the cipher contexts (~1.1 KB each; made again from the keys on
+ * the next record). */
+void tls_rec_quiet(struct tls_rec *r);
+bool tls_rec_sock_drained(const struct tls_rec *r);
+/* Sends close_notify, best effort; the connection is finished after. */
+void tls_rec_close_notify(struct tls_rec *r, int fd);
+
+/* Installs the callbacks that let a listener connection be handed over
+ * to record.c (key log, message count) on a server ctx (conn.c). */
+void tls_conn_setup_ctx(SSL_CTX *ctx);
+
 struct tls_conn {
     unsigned magic;
-    SSL *ssl;
+    SSL *ssl; /* NULL once the record layer took over (rec) */
+    struct tls_rec *rec;
+    int fd;
     struct tls_listener *l; /* NULL for upstream connections */
     size_t vhost;
     uint64_t id;
@@ -152,9 +218,20 @@ struct tls_conn {
     bool sock_short;   /* the last read() from the socket came back short */
     struct cg_verdict verdict;
     struct cg_identity *ident;
-    STACK_OF(X509) * chain; /* resumed: the verified chain of the session
-                               (own references); else NULL */
     char *sni;
+    /* the client certificate, once the handshake is done (resumed: from
+     * the session-cache entry); its DER is in ident */
+    struct tls_facts facts;
+    /* kept from the SSL after the hand-over (rec) */
+    STACK_OF(X509) * peer_chain; /* as the client sent it, leaf excluded */
+    bool resumed;
+    const char *version;
+    const char *cipher;
+    /* handshake only: the application traffic secrets (key log) */
+    unsigned char secrets[2][48];
+    unsigned char secret_len;
+    unsigned char secrets_seen; /* bit 0 client, bit 1 server */
+    unsigned char tickets_sent;
     char err[256];
 };
 

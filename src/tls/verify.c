@@ -87,6 +87,24 @@ tls_trust_check_revoked(const struct tls_trust *t, STACK_OF(X509) * chain,
                                  : NULL;
 }
 
+const char *
+tls_trust_check_revoked_key(const struct tls_trust *t,
+                            const unsigned char *leaf_key,
+                            STACK_OF(X509) * issuers, int64_t now)
+{
+    int n = sk_X509_num(issuers);
+    if (t == NULL || t->rev == NULL || n <= 0)
+        return NULL;
+    enum tls_revstatus st = tls_revindex_check_key(
+        t->rev, leaf_key, sk_X509_value(issuers, 0), now);
+    for (int i = 0; st == TLS_REV_GOOD && i + 1 < n; i++)
+        st = tls_revindex_check(t->rev, sk_X509_value(issuers, i),
+                                sk_X509_value(issuers, i + 1), now);
+    return st == TLS_REV_REVOKED ? "revoked"
+           : st == TLS_REV_STALE ? "stale_crl"
+                                 : NULL;
+}
+
 /* The revocation index on the chain OpenSSL verified (see
  * tls_trust_check_revoked); sets the ctx error for the alert. */
 static const char *

@@ -98,6 +98,36 @@ def test_revoke_closes_open_keepalive_connection(cg, pki, upstream,
     assert cgtest.refused(pki, d.port(), devs["dev1"]) is not None
 
 
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3,
+                                     ssl.TLSVersion.TLSv1_2])
+def test_revoke_closes_open_resumed_connection(cg, pki, upstream, devices,
+                                               version):
+    """A resumed connection keeps no parsed certificate (nor does its
+    cache entry): what it kept of it must still find the revocation, in
+    both TLS versions (1.3 leaves OpenSSL after the handshake, 1.2 stays)."""
+    data, devs = devices
+    d = start(cg, pki, upstream, data)
+    ctx = ctx_for(pki, devs["dev1"], max_version=version)
+    c = cgtest.Conn(d.port(), ctx)
+    assert c.request("GET", "/a").status == 200
+    sess = c.session
+    c.close()
+    for i in range(2):  # a resumption of a resumption too
+        c = cgtest.Conn(d.port(), ctx, session=sess)
+        assert c.session_reused
+        up = c.request("GET", "/r%d" % i).upstream()
+        assert up.get("X-Client-Verify") == "SUCCESS"
+        assert up.get("X-Client-Cert-Subject") == "CN=dev1"
+        sess = c.session
+        if i == 0:
+            c.close()
+    ca("revoke", devs["dev1"].serial, "--data", data)
+    assert wait_closed(c, 3 * SLOW) is not None, \
+        "revoked resumed connection still open after 3 s"
+    d.wait_log(lambda r: r.get("event") == "connection_refused_now" and
+               r.get("reason") == "revoked", what="connection_refused_now")
+
+
 def test_revoke_seen_in_optional_mode_without_reload(cg, pki, upstream,
                                                     devices):
     data, devs = devices

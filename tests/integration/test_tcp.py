@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -172,6 +173,22 @@ def test_plain_splice_big(cg, pki, server_plain):
     d = start(cg, pki, server_plain)
     data = b"abc" * 400000  # 1.2 MB both ways, back-pressure
     assert roundtrip(d.port("db"), pki, pki.alice, data) == data.upper()
+
+
+def test_quiet_connection_serves_again(cg, pki, server_plain):
+    """A relayed connection quiet for over two seconds gave its cipher
+    contexts back (src/core/quiet.c); its next bytes still flow."""
+    d = start(cg, pki, server_plain)
+    s = tls_connect(d.port("db"), pki, pki.alice)
+    s.settimeout(5)
+    for word in (b"first", b"after-quiet"):
+        s.sendall(word)
+        got = b""
+        while len(got) < len(word):
+            got += s.recv(65536)
+        assert got == word.upper()
+        time.sleep(cgtest.timeout(2.5))
+    s.close()
 
 
 def test_tcp_refuses_untrusted(cg, pki, server_plain):

@@ -1,0 +1,622 @@
+/*
+ * The TLS 1.3 record layer of a server connection once its handshake is
+ * done (RFC 8446 section 5). OpenSSL runs the handshake; the application
+ * traffic secrets reach conn.c through the key-log callback, and the SSL
+ * object (with its buffers, cipher contexts and handshake state, ~20 KB)
+ * is freed. What a connection keeps here is two AEAD contexts and the
+ * secrets; buffers exist only while a record is in flight, so an idle
+ * connection holds none.
+ *
+ * Reading: records are received into rbuf and decrypted in place; the
+ * plaintext of one record is served from there. Writing follows OpenSSL's
+ * SSL_MODE_ENABLE_PARTIAL_WRITE contract: a call seals up to
+ * REC_WRITE_RECORDS records, and reports their plaintext only once they
+ * have all left; when the socket blocks the caller retries with the same
+ * bytes. The only post-handshake message a client may send is KeyUpdate
+ * (no post-handshake auth, no renegotiation in TLS 1.3); anything else
+ * gets the protocol's alert and fails the connection.
+ */
+#include <errno.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/xmalloc.h"
+#include "tls/tls_int.h"
+
+#define REC_HDR 5
+#define REC_TAG 16
+#define REC_MAX_PLAIN 16384
+#define REC_MAX_CIPHER (REC_MAX_PLAIN + 256)
+#define REC_RBUF (REC_HDR + REC_MAX_CIPHER)
+#define REC_WRITE_RECORDS 4
+
+#define CT_ALERT 21
+#define CT_HANDSHAKE 22
+#define CT_APPDATA 23
+#define HS_KEY_UPDATE 24
+
+/* alert descriptions (RFC 8446 section 6) */
+#define AL_CLOSE_NOTIFY 0
+#define AL_UNEXPECTED_MESSAGE 10
+#define AL_BAD_RECORD_MAC 20
+#define AL_RECORD_OVERFLOW 22
+#define AL_ILLEGAL_PARAMETER 47
+#define AL_DECODE_ERROR 50
+#define AL_INTERNAL_ERROR 80
+
+struct rec_suite {
+    unsigned id; /* the low 16 bits of SSL_CIPHER_get_id */
+    const char *cipher;
+    const char *md;
+    size_t keylen;
+    size_t hashlen;
+};
+
+static const struct rec_suite suites[] = {
+    {0x1301, "AES-128-GCM", "SHA256", 16, 32},
+    {0x1302, "AES-256-GCM", "SHA384", 32, 48},
+    {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32},
+};
+#define N_SUITES (sizeof(suites) / sizeof(suites[0]))
+
+/* Fetched once per process: no fetch (and its lock) per connection. */
+static EVP_CIPHER *ciphers[N_SUITES];
+static EVP_MAC_CTX *hmacs[N_SUITES]; /* HMAC with the suite's hash, no key */
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void
+fetch_all(void)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    for (size_t i = 0; i < N_SUITES; i++) {
+        ciphers[i] = EVP_CIPHER_fetch(NULL, suites[i].cipher, NULL);
+        hmacs[i] = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+        OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(
+                              OSSL_MAC_PARAM_DIGEST, (char *)suites[i].md, 0),
+                          OSSL_PARAM_construct_end()};
+        if (hmacs[i] != NULL && EVP_MAC_CTX_set_params(hmacs[i], p) != 1) {
+            EVP_MAC_CTX_free(hmacs[i]);
+            hmacs[i] = NULL;
+        }
+    }
+    EVP_MAC_free(mac);
+}
+
+struct rec_dir {
+    EVP_CIPHER_CTX *ctx; /* keyed; NULL while quiet (dir_ctx makes it) */
+    const EVP_CIPHER *cipher;
+    int enc;
+    unsigned char secret[48];
+    unsigned char key[32];
+    unsigned char iv[12];
+    uint64_t seq;
+};
+
+struct tls_rec {
+    size_t suite;
+    struct rec_dir rx, tx;
+    unsigned char *rbuf; /* received bytes; NULL when none are held */
+    size_t rlen;         /* bytes in rbuf */
+    size_t roff;         /* start of the first unprocessed record */
+    size_t poff, plen;   /* undelivered plaintext inside rbuf */
+    unsigned char *wbuf; /* sealed records not yet sent; NULL when none */
+    size_t wlen, woff;
+    size_t wplain; /* caller's bytes in wbuf, reported once they are sent */
+    size_t wacked; /* ... already sent (by a read), not yet reported */
+    unsigned char hs[5]; /* a KeyUpdate message being reassembled */
+    size_t hs_len;
+    bool eof;
+    bool failed;
+    bool sock_short;
+};
+
+/* HKDF-Expand-Label(secret, label, "", len) for len <= the hash length:
+ * one HMAC block (RFC 8446 section 7.1, RFC 5869). */
+static bool
+expand_label(EVP_MAC_CTX *m, const unsigned char *secret, size_t slen,
+             const char *label, unsigned char *out, size_t len)
+{
+    unsigned char info[2 + 1 + 6 + 16 + 1 + 1];
+    size_t ll = strlen(label);
+    info[0] = (unsigned char)(len >> 8);
+    info[1] = (unsigned char)len;
+    info[2] = (unsigned char)(6 + ll);
+    memcpy(info + 3, "tls13 ", 6);
+    memcpy(info + 9, label, ll);
+    info[9 + ll] = 0;  /* empty context */
+    info[10 + ll] = 1; /* T(1) */
+    unsigned char t[EVP_MAX_MD_SIZE];
+    size_t tl = 0;
+    bool ok = EVP_MAC_init(m, secret, slen, NULL) == 1 &&
+              EVP_MAC_update(m, info, 11 + ll) == 1 &&
+              EVP_MAC_final(m, t, &tl, sizeof(t)) == 1 && tl >= len;
+    if (ok)
+        memcpy(out, t, len);
+    OPENSSL_cleanse(t, sizeof(t));
+    return ok;
+}
+
+/* Keys direction d from d->secret (a new one, or after a KeyUpdate). */
+static bool
+dir_key(const struct tls_rec *r, struct rec_dir *d, int enc)
+{
+    const struct rec_suite *s = &suites[r->suite];
+    EVP_MAC_CTX *m = EVP_MAC_CTX_dup(hmacs[r->suite]);
+    bool ok =
+        m != NULL &&
+        expand_label(m, d->secret, s->hashlen, "key", d->key, s->keylen) &&
+        expand_label(m, d->secret, s->hashlen, "iv", d->iv, 12);
+    EVP_MAC_CTX_free(m);
+    d->cipher = ciphers[r->suite];
+    d->enc = enc;
+    d->seq = 0;
+    EVP_CIPHER_CTX_free(d->ctx); /* made again with the new key */
+    d->ctx = NULL;
+    return ok;
+}
+
+/* The cipher context of d, made from its key when quiet. */
+static EVP_CIPHER_CTX *
+dir_ctx(struct rec_dir *d)
+{
+    if (d->ctx != NULL)
+        return d->ctx;
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    if (x == NULL ||
+        EVP_CipherInit_ex2(x, d->cipher, d->key, NULL, d->enc, NULL) != 1) {
+        EVP_CIPHER_CTX_free(x);
+        return NULL;
+    }
+    return d->ctx = x;
+}
+
+/* secret <- HKDF-Expand-Label(secret, "traffic upd", "", Hash.length) */
+static bool
+dir_update(struct tls_rec *r, struct rec_dir *d, int enc)
+{
+    size_t hl = suites[r->suite].hashlen;
+    unsigned char next[48];
+    EVP_MAC_CTX *m = EVP_MAC_CTX_dup(hmacs[r->suite]);
+    bool ok =
+        m != NULL && expand_label(m, d->secret, hl, "traffic upd", next, hl);
+    EVP_MAC_CTX_free(m);
+    if (ok)
+        memcpy(d->secret, next, hl);
+    OPENSSL_cleanse(next, sizeof(next));
+    return ok && dir_key(r, d, enc);
+}
+
+struct tls_rec *
+tls_rec_new(unsigned suite_id, const unsigned char *client_secret,
+            const unsigned char *server_secret, size_t len, uint64_t tx_seq)
+{
+    pthread_once(&fetch_once, fetch_all);
+    size_t i = 0;
+    while (i < N_SUITES && suites[i].id != suite_id)
+        i++;
+    if (i == N_SUITES || ciphers[i] == NULL || hmacs[i] == NULL ||
+        len != suites[i].hashlen)
+        return NULL;
+    struct tls_rec *r = xcalloc(1, sizeof(*r));
+    r->suite = i;
+    memcpy(r->rx.secret, client_secret, len);
+    memcpy(r->tx.secret, server_secret, len);
+    if (!dir_key(r, &r->rx, 0) || !dir_key(r, &r->tx, 1)) {
+        tls_rec_free(r);
+        return NULL;
+    }
+    r->tx.seq = tx_seq;
+    return r;
+}
+
+void
+tls_rec_free(struct tls_rec *r)
+{
+    if (r == NULL)
+        return;
+    EVP_CIPHER_CTX_free(r->rx.ctx);
+    EVP_CIPHER_CTX_free(r->tx.ctx);
+    free(r->rbuf);
+    free(r->wbuf);
+    OPENSSL_cleanse(r, sizeof(*r));
+    free(r);
+}
+
+static void
+nonce_of(const struct rec_dir *d, unsigned char nonce[12])
+{
+    memcpy(nonce, d->iv, 12);
+    for (int i = 0; i < 8; i++)
+        nonce[11 - i] ^= (unsigned char)(d->seq >> (8 * i));
+}
+
+/* Seals len bytes of in with inner type into out (header included; room
+ * for REC_HDR + len + 1 + REC_TAG). */
+static bool
+seal(struct rec_dir *d, unsigned char *out, const void *in, size_t len,
+     unsigned char type)
+{
+    size_t clen = len + 1 + REC_TAG;
+    unsigned char nonce[12];
+    int ol;
+    EVP_CIPHER_CTX *x = dir_ctx(d);
+    if (x == NULL || d->seq == UINT64_MAX)
+        return false; /* (never reached: 2^64 records) */
+    out[0] = CT_APPDATA;
+    out[1] = 3;
+    out[2] = 3;
+    out[3] = (unsigned char)(clen >> 8);
+    out[4] = (unsigned char)clen;
+    nonce_of(d, nonce);
+    unsigned char *body = out + REC_HDR;
+    bool ok =
+        EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, 1) == 1 &&
+        EVP_EncryptUpdate(x, NULL, &ol, out, REC_HDR) == 1 &&
+        (len == 0 || EVP_EncryptUpdate(x, body, &ol, in, (int)len) == 1) &&
+        EVP_EncryptUpdate(x, body + len, &ol, &type, 1) == 1 &&
+        EVP_EncryptFinal_ex(x, body + len + 1, &ol) == 1 &&
+        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, REC_TAG,
+                            body + len + 1) == 1;
+    d->seq++;
+    return ok;
+}
+
+/* Opens the record at h (header, then clen bytes) in place. */
+static bool
+open_record(struct rec_dir *d, unsigned char *h, size_t clen)
+{
+    unsigned char nonce[12];
+    int ol;
+    unsigned char *body = h + REC_HDR;
+    size_t plen = clen - REC_TAG;
+    nonce_of(d, nonce);
+    EVP_CIPHER_CTX *x = dir_ctx(d);
+    bool ok =
+        x != NULL && EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, 0) == 1 &&
+        EVP_DecryptUpdate(x, NULL, &ol, h, REC_HDR) == 1 &&
+        EVP_DecryptUpdate(x, body, &ol, body, (int)plen) == 1 &&
+        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, REC_TAG, body + plen) ==
+            1 &&
+        EVP_DecryptFinal_ex(x, body + plen, &ol) == 1;
+    d->seq++;
+    return ok;
+}
+
+/* Appends one sealed record of len bytes (<= REC_MAX_PLAIN) to wbuf. */
+static bool
+queue_record(struct tls_rec *r, const void *in, size_t len, unsigned char type)
+{
+    size_t need = REC_HDR + len + 1 + REC_TAG;
+    if (r->woff == r->wlen) {
+        r->woff = r->wlen = 0;
+    }
+    r->wbuf = xrealloc(r->wbuf, r->wlen + need);
+    if (!seal(&r->tx, r->wbuf + r->wlen, in, len, type))
+        return false;
+    r->wlen += need;
+    return true;
+}
+
+/* Sends what wbuf holds: 1 all sent (wbuf freed), 0 the socket is full,
+ * -1 error (errno). */
+static int
+flush(struct tls_rec *r, int fd)
+{
+    while (r->woff < r->wlen) {
+        ssize_t n = send(fd, r->wbuf + r->woff, r->wlen - r->woff,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            r->woff += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return -1;
+    }
+    free(r->wbuf);
+    r->wbuf = NULL;
+    r->wlen = r->woff = 0;
+    return 1;
+}
+
+/* Fails the connection with alert desc (sent best-effort, behind what is
+ * queued). */
+static ssize_t
+fail_alert(struct tls_rec *r, int fd, int desc, char *err, size_t errlen,
+           const char *why)
+{
+    unsigned char a[2] = {2, (unsigned char)desc};
+    snprintf(err, errlen, "TLS record: %s (alert %d sent)", why, desc);
+    if (!r->failed && queue_record(r, a, sizeof(a), CT_ALERT))
+        (void)flush(r, fd);
+    r->failed = true;
+    return CG_EIO;
+}
+
+/* A KeyUpdate byte stream (RFC 8446 section 4.6.3), record by record;
+ * at_end: this record ends after p[len-1]. */
+static ssize_t
+handshake_bytes(struct tls_rec *r, int fd, const unsigned char *p, size_t len,
+                char *err, size_t errlen)
+{
+    if (len == 0)
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+                          "empty handshake record");
+    for (size_t i = 0; i < len; i++) {
+        r->hs[r->hs_len++] = p[i];
+        if (r->hs[0] != HS_KEY_UPDATE)
+            return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+                              "post-handshake message other than KeyUpdate");
+        if (r->hs_len == 4 && (r->hs[1] != 0 || r->hs[2] != 0 || r->hs[3] != 1))
+            return fail_alert(r, fd, AL_DECODE_ERROR, err, errlen,
+                              "KeyUpdate of a wrong length");
+        if (r->hs_len < 5)
+            continue;
+        /* a message that changes keys must end its record */
+        if (i + 1 != len)
+            return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+                              "data after KeyUpdate in its record");
+        unsigned char req = r->hs[4];
+        r->hs_len = 0;
+        if (req > 1)
+            return fail_alert(r, fd, AL_ILLEGAL_PARAMETER, err, errlen,
+                              "KeyUpdate request_update not 0 or 1");
+        if (!dir_update(r, &r->rx, 0))
+            return fail_alert(r, fd, AL_INTERNAL_ERROR, err, errlen,
+                              "KeyUpdate key derivation failed");
+        if (req == 1) {
+            /* answered with update_not_requested, sealed with the old
+             * key; what follows uses the new one */
+            static const unsigned char ku[5] = {HS_KEY_UPDATE, 0, 0, 1, 0};
+            if (!queue_record(r, ku, sizeof(ku), CT_HANDSHAKE) ||
+                !dir_update(r, &r->tx, 1))
+                return fail_alert(r, fd, AL_INTERNAL_ERROR, err, errlen,
+                                  "KeyUpdate key derivation failed");
+        }
+    }
+    return 1;
+}
+
+/* Processes the first whole record of rbuf: 1 done (plaintext, if any,
+ * at poff/plen), 0 more bytes needed, 2 close_notify, CG_EIO failed. */
+static ssize_t
+process_record(struct tls_rec *r, int fd, char *err, size_t errlen)
+{
+    size_t avail = r->rlen - r->roff;
+    if (avail < REC_HDR)
+        return 0;
+    unsigned char *h = r->rbuf + r->roff;
+    size_t clen = (size_t)h[3] << 8 | h[4];
+    if (h[0] != CT_APPDATA)
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+                          "unprotected record after the handshake");
+    if (clen > REC_MAX_CIPHER)
+        return fail_alert(r, fd, AL_RECORD_OVERFLOW, err, errlen,
+                          "record longer than 2^14 + 256 bytes");
+    if (avail < REC_HDR + clen)
+        return 0;
+    if (clen < REC_TAG + 1 || !open_record(&r->rx, h, clen))
+        return fail_alert(r, fd, AL_BAD_RECORD_MAC, err, errlen,
+                          "record authentication failed");
+    unsigned char *p = h + REC_HDR;
+    size_t n = clen - REC_TAG;
+    r->roff += REC_HDR + clen;
+    while (n > 0 && p[n - 1] == 0)
+        n--; /* padding */
+    if (n == 0)
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+                          "record without a content type");
+    unsigned char type = p[--n];
+    if (n > REC_MAX_PLAIN)
+        return fail_alert(r, fd, AL_RECORD_OVERFLOW, err, errlen,
+                          "plaintext longer than 2^14 bytes");
+    if (type != CT_HANDSHAKE && r->hs_len > 0)
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+                          "record inside a fragmented handshake message");
+    switch (type) {
+    case CT_APPDATA:
+        r->poff = (size_t)(p - r->rbuf);
+        r->plen = n;
+        return 1;
+    case CT_ALERT:
+        if (n != 2)
+            return fail_alert(r, fd, AL_DECODE_ERROR, err, errlen,
+                              "alert of a wrong length");
+        if (p[1] == AL_CLOSE_NOTIFY) {
+            r->eof = true;
+            return 2;
+        }
+        snprintf(err, errlen, "TLS record: the client sent alert %d", p[1]);
+        r->failed = true;
+        return CG_EIO;
+    case CT_HANDSHAKE:
+        return handshake_bytes(r, fd, p, n, err, errlen);
+    default:
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+                          "record of an unknown content type");
+    }
+}
+
+/* Drops rbuf once nothing in it is left to process (idle: no buffer). */
+static void
+rbuf_release(struct tls_rec *r)
+{
+    if (r->plen == 0 && r->roff == r->rlen) {
+        free(r->rbuf);
+        r->rbuf = NULL;
+        r->rlen = r->roff = 0;
+    }
+}
+
+/* Sends wbuf: the caller's bytes it held once all is sent (0 when it
+ * held none), CG_EAGAIN, or CG_EIO. */
+static ssize_t
+write_flush(struct tls_rec *r, int fd, int *want, char *err, size_t errlen)
+{
+    int f = flush(r, fd);
+    if (f < 0) {
+        snprintf(err, errlen, "send() failed (%s)", strerror(errno));
+        r->failed = true;
+        return CG_EIO;
+    }
+    if (f == 0) {
+        *want = TLS_WANT_WRITE;
+        return CG_EAGAIN;
+    }
+    size_t k = r->wplain;
+    r->wplain = 0;
+    return (ssize_t)k;
+}
+
+ssize_t
+tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
+             char *err, size_t errlen)
+{
+    if (r->failed)
+        return CG_EIO;
+    if (r->wlen > r->woff) { /* a KeyUpdate answer or an unsent write */
+        ssize_t k = write_flush(r, fd, want, err, errlen);
+        if (k < 0)
+            return k;
+        r->wacked += (size_t)k; /* reported by the next write */
+    }
+    for (;;) {
+        if (r->plen > 0) {
+            size_t k = r->plen < n ? r->plen : n;
+            memcpy(buf, r->rbuf + r->poff, k);
+            r->poff += k;
+            r->plen -= k;
+            rbuf_release(r);
+            return (ssize_t)k;
+        }
+        if (r->eof)
+            return 0;
+        ssize_t st = process_record(r, fd, err, errlen);
+        if (st == 2)
+            return 0;
+        if (st < 0)
+            return st;
+        if (st == 1)
+            continue;
+        if (r->rbuf == NULL) {
+            r->rbuf = xmalloc(REC_RBUF);
+        } else if (r->roff > 0) {
+            memmove(r->rbuf, r->rbuf + r->roff, r->rlen - r->roff);
+            r->rlen -= r->roff;
+            r->roff = 0;
+        }
+        size_t room = REC_RBUF - r->rlen;
+        ssize_t got = recv(fd, r->rbuf + r->rlen, room, MSG_DONTWAIT);
+        if (got > 0) {
+            r->sock_short = (size_t)got < room;
+            r->rlen += (size_t)got;
+            continue;
+        }
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            rbuf_release(r);
+            *want = TLS_WANT_READ;
+            return CG_EAGAIN;
+        }
+        if (got == 0) {
+            /* no close_notify: an end like any other unless it cuts a
+             * record (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+            r->eof = true;
+            if (r->rlen > r->roff) {
+                snprintf(err, errlen, "connection closed inside a record");
+                r->failed = true;
+                return CG_EIO;
+            }
+            rbuf_release(r);
+            return 0;
+        }
+        snprintf(err, errlen, "recv() failed (%s)", strerror(errno));
+        r->failed = true;
+        return CG_EIO;
+    }
+}
+
+ssize_t
+tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
+              char *err, size_t errlen)
+{
+    if (r->failed)
+        return CG_EIO;
+    if (r->wacked > 0) {
+        size_t k = r->wacked;
+        r->wacked = 0;
+        return (ssize_t)k;
+    }
+    if (r->wlen > r->woff) { /* an earlier call's records first */
+        ssize_t k = write_flush(r, fd, want, err, errlen);
+        if (k != 0)
+            return k;
+    }
+    if (n == 0)
+        return 0;
+    const unsigned char *p = buf;
+    size_t take = n;
+    if (take > (size_t)REC_WRITE_RECORDS * REC_MAX_PLAIN)
+        take = (size_t)REC_WRITE_RECORDS * REC_MAX_PLAIN;
+    size_t recs = (take + REC_MAX_PLAIN - 1) / REC_MAX_PLAIN;
+    r->wbuf = xrealloc(r->wbuf, take + recs * (REC_HDR + 1 + REC_TAG));
+    r->wlen = r->woff = 0;
+    for (size_t off = 0; off < take; off += REC_MAX_PLAIN) {
+        size_t k = take - off < REC_MAX_PLAIN ? take - off : REC_MAX_PLAIN;
+        if (!seal(&r->tx, r->wbuf + r->wlen, p + off, k, CT_APPDATA)) {
+            snprintf(err, errlen, "TLS record: sealing failed");
+            r->failed = true;
+            return CG_EIO;
+        }
+        r->wlen += REC_HDR + k + 1 + REC_TAG;
+    }
+    r->wplain = take;
+    ssize_t k = write_flush(r, fd, want, err, errlen);
+    return k != 0 ? k : CG_EIO; /* take > 0: never 0 */
+}
+
+bool
+tls_rec_pending(const struct tls_rec *r)
+{
+    if (r->plen > 0)
+        return true;
+    size_t avail = r->rlen - r->roff;
+    if (avail < REC_HDR)
+        return false;
+    const unsigned char *h = r->rbuf + r->roff;
+    return avail >= REC_HDR + ((size_t)h[3] << 8 | h[4]);
+}
+
+void
+tls_rec_quiet(struct tls_rec *r)
+{
+    EVP_CIPHER_CTX_free(r->rx.ctx);
+    EVP_CIPHER_CTX_free(r->tx.ctx);
+    r->rx.ctx = r->tx.ctx = NULL;
+}
+
+bool
+tls_rec_sock_drained(const struct tls_rec *r)
+{
+    return r->sock_short;
+}
+
+void
+tls_rec_close_notify(struct tls_rec *r, int fd)
+{
+    static const unsigned char a[2] = {1, AL_CLOSE_NOTIFY};
+    if (r->failed)
+        return;
+    if (queue_record(r, a, sizeof(a), CT_ALERT))
+        (void)flush(r, fd);
+    r->failed = true;
+}

@@ -1,0 +1,269 @@
+"""The TLS 1.3 record layer after the handshake (src/tls/record.c): a
+listener connection leaves OpenSSL once its handshake is done. Real
+clients (Python's ssl, openssl s_client) must see a normal TLS 1.3 peer:
+KeyUpdate in both directions, close_notify, and the protocol's alert for
+every malformed or forged record, with a log line and no effect on other
+connections. TLS 1.2 connections stay with OpenSSL."""
+
+import hashlib
+import socket
+import ssl
+import struct
+import subprocess
+import time
+
+from cgtest import (build_request, client_ctx, connect, route, timeout,
+                    wait_for)
+from test_proxy import _payload, start
+
+
+class RawTLS:
+    """A TLS 1.3 client over a plain socket (ssl.SSLObject + MemoryBIO),
+    so that records can also be written by hand after the handshake."""
+
+    def __init__(self, pki, port, cert, seconds=10):
+        ctx = client_ctx(pki, cert, min_version=ssl.TLSVersion.TLSv1_3)
+        self.sock = socket.create_connection(("127.0.0.1", port),
+                                             timeout(seconds))
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out,
+                                server_hostname="localhost")
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+        self._flush()
+
+    def _flush(self):
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            self.inc.write_eof()
+        else:
+            self.inc.write(chunk)
+        return chunk
+
+    def send(self, data):
+        self.obj.write(data)
+        self._flush()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def read_all(self, seconds=5):
+        """Plaintext until the server closes; the TLS error, if any."""
+        got, deadline = b"", time.monotonic() + timeout(seconds)
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.obj.read(65536)
+                if not chunk:
+                    return got, None
+                got += chunk
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as e:
+                return got, e
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                if not self._fill():
+                    continue
+            except ConnectionResetError as e:
+                return got, e
+        raise AssertionError("the server did not close the connection")
+
+    def read_response(self, seconds=5):
+        """One response with a Content-Length body (head and body)."""
+        got, deadline = b"", time.monotonic() + timeout(seconds)
+        while True:
+            if b"\r\n\r\n" in got:
+                head = got.split(b"\r\n\r\n", 1)[0].lower()
+                clen = int(head.split(b"content-length:", 1)[1]
+                           .split(b"\r\n", 1)[0])
+                if len(got) >= len(head) + 4 + clen:
+                    return got
+            try:
+                got += self.obj.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            assert time.monotonic() < deadline, "no response"
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            assert self._fill(), "closed"
+
+    def close(self):
+        self.sock.close()
+
+
+def _record(ctype, body):
+    return struct.pack("!BHH", ctype, 0x0303, len(body)) + body
+
+
+def _refused(d, pki, raw_bytes, alert):
+    c = RawTLS(pki, d.port(), pki.alice)
+    try:
+        n = len(d.logs())
+        c.send_raw(raw_bytes)
+        _, err = c.read_all()
+        assert err is not None and alert in str(err).upper(), err
+        return d.wait_log(lambda r: "client connection error" in
+                          r.get("msg", ""), after=n)
+    finally:
+        c.close()
+
+
+def test_requests_after_the_hand_over(cg, pki, upstream):
+    d = start(cg, pki, [route(upstream)])
+    c = RawTLS(pki, d.port(), pki.alice)
+    try:
+        c.send(build_request("GET", "/one") + build_request("GET", "/two",
+                                                            close=True))
+        body, err = c.read_all()
+        assert err is None
+        assert body.count(b"HTTP/1.1 200") == 2
+    finally:
+        c.close()
+    assert upstream.paths() == ["/one", "/two"]
+
+
+def test_large_transfers_both_ways(cg, pki, upstream):
+    """Many full records, partial socket writes and reads across record
+    boundaries: a 4 MiB upload and a 4 MiB download on one connection."""
+    d = start(cg, pki, [route(upstream)])
+    body = _payload(4 << 20)
+    with connect(pki, d.port(), pki.alice,
+                 min_version=ssl.TLSVersion.TLSv1_3) as c:
+        assert c.sock.version() == "TLSv1.3"
+        r = c.request("POST", "/up", body=body)
+        assert r.upstream()["body_sha256"] == hashlib.sha256(body).hexdigest()
+        r = c.request("GET", "/big?n=%d" % (4 << 20))
+        assert r.status == 200 and len(r.body) == 4 << 20
+
+
+def _s_client(pki, port, lines):
+    """openssl s_client (TLS 1.3) typing lines, with a pause after each."""
+    p = subprocess.Popen(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+         "-tls1_3", "-servername", "localhost", "-CAfile", pki.root.cert,
+         "-cert", pki.alice.cert, "-key", pki.alice.key, "-crlf"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    try:
+        time.sleep(timeout(0.5))
+        for line in lines:
+            p.stdin.write(line)
+            p.stdin.flush()
+            time.sleep(timeout(0.3))
+        out, _ = p.communicate(timeout=timeout(10))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return out.decode("latin-1")
+
+
+def test_key_update_requested_and_not(cg, pki, upstream):
+    """'K' asks the server to update its keys too, 'k' does not; the
+    requests after each must still be answered (both directions re-keyed
+    correctly)."""
+    d = start(cg, pki, [route(upstream)])
+    out = _s_client(pki, d.port(), [
+        b"K\n", b"GET /after-K HTTP/1.1\nHost: localhost\n\n",
+        b"k\n", b"GET /after-k HTTP/1.1\nHost: localhost\n\n",
+        b"K\n", b"K\n",
+        b"GET /last HTTP/1.1\nHost: localhost\nConnection: close\n\n"])
+    assert out.count("KEYUPDATE") == 4, out
+    assert out.count("HTTP/1.1 200") == 3, out
+    assert upstream.paths() == ["/after-K", "/after-k", "/last"]
+
+
+def test_quiet_connection_serves_again(cg, pki, upstream):
+    """Quiet for over two seconds, a connection gives its cipher contexts
+    and parser storage back (src/core/quiet.c); the next requests on it,
+    in both directions, must not notice."""
+    d = start(cg, pki, [route(upstream)])
+    with connect(pki, d.port(), pki.alice) as c:
+        for i in range(3):
+            r = c.request("POST", "/q%d" % i, body=b"x" * (i * 40000))
+            assert r.upstream()["body_len"] == i * 40000
+            time.sleep(timeout(2.5))
+
+
+def test_forged_record_gets_bad_record_mac(cg, pki, upstream):
+    d = start(cg, pki, [route(upstream)])
+    rec = _refused(d, pki, _record(23, b"\x00" * 40), "BAD_RECORD_MAC")
+    assert "record authentication failed" in rec["msg"]
+    # the gateway serves on
+    with connect(pki, d.port(), pki.alice) as c:
+        assert c.request("GET", "/still").status == 200
+
+
+def test_plaintext_record_after_handshake_is_unexpected(cg, pki, upstream):
+    d = start(cg, pki, [route(upstream)])
+    # a change_cipher_spec or a cleartext alert after the Finished
+    rec = _refused(d, pki, _record(20, b"\x01"), "UNEXPECTED_MESSAGE")
+    assert "unprotected record" in rec["msg"]
+    rec = _refused(d, pki, _record(21, b"\x02\x28"), "UNEXPECTED_MESSAGE")
+    assert "unprotected record" in rec["msg"]
+
+
+def test_oversized_record_gets_record_overflow(cg, pki, upstream):
+    d = start(cg, pki, [route(upstream)])
+    rec = _refused(d, pki, struct.pack("!BHH", 23, 0x0303, 16384 + 257),
+                   "RECORD_OVERFLOW")
+    assert "longer than" in rec["msg"]
+
+
+def test_close_notify_and_tls12_still_served(cg, pki, upstream):
+    d = start(cg, pki, [route(upstream)])
+    c = RawTLS(pki, d.port(), pki.alice)
+    try:
+        n = len(d.logs())
+        c.send(build_request("GET", "/x"))
+        head = c.read_response()
+        assert head.startswith(b"HTTP/1.1 200")
+        # the client's close_notify: the server answers with its own and
+        # closes; nothing is logged as an error
+        try:
+            c.obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        c._flush()
+        deadline = time.monotonic() + timeout(5)
+        while True:
+            try:
+                c.obj.unwrap()
+                break
+            except ssl.SSLWantReadError:
+                assert time.monotonic() < deadline
+                assert c._fill(), "closed without close_notify"
+        time.sleep(timeout(0.2))
+        assert not any("client connection error" in r.get("msg", "")
+                       for r in d.logs()[n:])
+    finally:
+        c.close()
+    with connect(pki, d.port(), pki.alice,
+                 max_version=ssl.TLSVersion.TLSv1_2) as c:
+        assert c.sock.version() == "TLSv1.2"
+        assert c.request("GET", "/tls12").status == 200
+
+
+def test_resumption_after_the_hand_over(cg, pki, upstream):
+    """The SSL is freed after the hand-over: its session must stay in
+    the cache (an SSL freed without shutdown would drop it)."""
+    d = start(cg, pki, [route(upstream)])
+    ctx = client_ctx(pki, pki.alice, min_version=ssl.TLSVersion.TLSv1_3)
+    with connect(pki, d.port(), ctx=ctx) as c:
+        assert c.request("GET", "/a").status == 200
+        wait_for(lambda: c.sock.session is not None, what="a session")
+        sess = c.sock.session
+    with connect(pki, d.port(), ctx=ctx, session=sess) as c:
+        assert c.request("GET", "/b").status == 200
+        assert c.sock.session_reused
