@@ -178,8 +178,10 @@ handoff(struct tls_conn *c)
         c->rec = tls_rec_new(SSL_CIPHER_get_id(ci) & 0xffff, c->secrets[0],
                              c->secrets[1], c->secret_len, c->tickets_sent);
     OPENSSL_cleanse(c->secrets, sizeof(c->secrets));
-    if (c->rec == NULL) {
+    if (c->rec == NULL) { /* stays with OpenSSL: as an idle connection */
         SSL_set_read_ahead(ssl, 1);
+        SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+        SSL_free_buffers(ssl);
         return;
     }
     c->version = SSL_get_version(ssl);

@@ -37,8 +37,7 @@
 
 static CRYPTO_ONCE libctx_once = CRYPTO_ONCE_STATIC_INIT;
 static OSSL_LIB_CTX *libctx;
-static OSSL_PROVIDER *deflt;     /* the default provider, default context */
-static OSSL_ALGORITHM *decoders; /* its SPKI DER decoders, terminated */
+static OSSL_PROVIDER *deflt; /* the default provider, default context */
 
 /* Key types that can sign, hence authenticate a TLS peer or issue a
  * certificate: the only ones whose keys are decoded here. */
@@ -55,15 +54,73 @@ first_name_is(const char *names, const char *type)
            (names[n] == ':' || names[n] == '\0');
 }
 
-/* True when a decoder reads the DER SubjectPublicKeyInfo of a key type
- * that can sign. A certificate for another key (X25519, DH) still
- * parses, without a decoded key: it can neither prove possession nor
- * have issued anything, and is refused as before, only earlier. */
+/*
+ * What else the listener context shows of the default provider: what a
+ * TLS 1.2/1.3 server with client authentication uses (AEAD suites, the
+ * key exchanges, signature algorithms and hashes of certificates, the
+ * KDFs, HMAC, the DRBG's AES-ECB/CTR). OpenSSL 3.0 walks every algorithm
+ * its method store holds, of every operation, twice for each public key
+ * it decodes (EVP_KEYMGMT_do_all_provided, OSSL_DECODER_do_all_provided:
+ * a copy of each entry, ~3,000 allocations a handshake with the whole
+ * default provider); the fewer algorithms, the shorter the walk. A name
+ * list NULL shows the whole operation.
+ */
+struct op_window {
+    int op;
+    const char *const *names; /* first names shown, NULL-terminated */
+};
+
+static const char *const digests[] = {
+    "MD5", /* the md5 identity field */
+    "SHA1",     "SHA2-224", "SHA2-256", "SHA2-384", "SHA2-512",
+    "SHA3-224", "SHA3-256", "SHA3-384", "SHA3-512", NULL,
+};
+static const char *const ciphers[] = {
+    "AES-128-GCM", "AES-256-GCM", "ChaCha20-Poly1305", "AES-128-ECB",
+    "AES-256-ECB", "AES-128-CTR", "AES-256-CTR",       NULL,
+};
+static const char *const macs[] = {"HMAC", NULL};
+static const char *const kdfs[] = {"HKDF", "TLS13-KDF", "TLS1-PRF", NULL};
+static const char *const keymgmts[] = {
+    "EC",      "X25519", "X448", "ED25519", "ED448", "RSA",
+    "RSA-PSS", "DH",     "DSA",  "HMAC",    NULL,
+};
+static const char *const keyexchs[] = {"ECDH", "X25519", "X448", "DH", NULL};
+static const char *const signatures[] = {
+    "ECDSA", "RSA", "ED25519", "ED448", "DSA", "HMAC", NULL,
+};
+
+static const struct op_window windows[] = {
+    {OSSL_OP_DIGEST, digests},
+    {OSSL_OP_CIPHER, ciphers},
+    {OSSL_OP_MAC, macs},
+    {OSSL_OP_KDF, kdfs},
+    {OSSL_OP_KEYMGMT, keymgmts},
+    {OSSL_OP_KEYEXCH, keyexchs},
+    {OSSL_OP_SIGNATURE, signatures},
+    {OSSL_OP_DECODER, NULL},
+    {OSSL_OP_ENCODER, NULL},
+};
+
+/* The shown algorithms of each windowed operation (terminated). */
+static OSSL_ALGORITHM *shown[CG_ARRAY_LEN(windows)];
+
 static bool
-spki_decoder(const OSSL_ALGORITHM *a)
+shown_by_name(const OSSL_ALGORITHM *a, const char *const *names)
+{
+    for (size_t i = 0; names[i] != NULL; i++) {
+        if (first_name_is(a->algorithm_names, names[i]))
+            return true;
+    }
+    return false;
+}
+
+/* Decoders from, encoders to, DER SubjectPublicKeyInfo of signing keys. */
+static bool
+spki_coder(const OSSL_ALGORITHM *a, const char *io)
 {
     const char *p = a->property_definition;
-    if (p == NULL || strstr(p, "input=der") == NULL ||
+    if (p == NULL || strstr(p, io) == NULL ||
         strstr(p, "structure=SubjectPublicKeyInfo") == NULL)
         return false;
     for (size_t i = 0; i < CG_ARRAY_LEN(signing_types); i++) {
@@ -74,29 +131,41 @@ spki_decoder(const OSSL_ALGORITHM *a)
 }
 
 static bool
-decoders_build(void)
+windows_build(void)
 {
-    int no_cache = 0;
-    const OSSL_ALGORITHM *all =
-        OSSL_PROVIDER_query_operation(deflt, OSSL_OP_DECODER, &no_cache);
-    size_t n = 0, kept = 0;
-    while (all != NULL && all[n].algorithm_names != NULL)
-        n++;
-    decoders = xcalloc(n + 1, sizeof(*decoders));
-    for (size_t i = 0; i < n; i++) {
-        if (spki_decoder(&all[i]))
-            decoders[kept++] = all[i];
+    for (size_t w = 0; w < CG_ARRAY_LEN(windows); w++) {
+        int no_cache = 0, op = windows[w].op;
+        const OSSL_ALGORITHM *all =
+            OSSL_PROVIDER_query_operation(deflt, op, &no_cache);
+        size_t n = 0, kept = 0;
+        while (all != NULL && all[n].algorithm_names != NULL)
+            n++;
+        shown[w] = xcalloc(n + 1, sizeof(*shown[w]));
+        for (size_t i = 0; i < n; i++) {
+            bool keep = windows[w].names != NULL
+                            ? shown_by_name(&all[i], windows[w].names)
+                        : op == OSSL_OP_DECODER
+                            ? spki_coder(&all[i], "input=der")
+                            : spki_coder(&all[i], "output=der");
+            if (keep)
+                shown[w][kept++] = all[i];
+        }
+        OSSL_PROVIDER_unquery_operation(deflt, op, all);
+        if (kept == 0)
+            return false;
     }
-    return kept > 0;
+    return true;
 }
 
 static const OSSL_ALGORITHM *
 query(void *provctx, int op, int *no_cache)
 {
     (void)provctx;
-    if (op == OSSL_OP_DECODER) {
-        *no_cache = 0;
-        return decoders;
+    for (size_t w = 0; w < CG_ARRAY_LEN(windows); w++) {
+        if (windows[w].op == op) {
+            *no_cache = 0;
+            return shown[w];
+        }
     }
     return OSSL_PROVIDER_query_operation(deflt, op, no_cache);
 }
@@ -105,8 +174,11 @@ static void
 unquery(void *provctx, int op, const OSSL_ALGORITHM *algs)
 {
     (void)provctx;
-    if (op != OSSL_OP_DECODER)
-        OSSL_PROVIDER_unquery_operation(deflt, op, algs);
+    for (size_t w = 0; w < CG_ARRAY_LEN(windows); w++) {
+        if (windows[w].op == op)
+            return;
+    }
+    OSSL_PROVIDER_unquery_operation(deflt, op, algs);
 }
 
 static int
@@ -150,7 +222,7 @@ libctx_init(void)
 {
     deflt = OSSL_PROVIDER_load(NULL, "default");
     OSSL_LIB_CTX *lc = OSSL_LIB_CTX_new();
-    if (deflt == NULL || lc == NULL || !decoders_build() ||
+    if (deflt == NULL || lc == NULL || !windows_build() ||
         !OSSL_PROVIDER_add_builtin(lc, "certgate-tls", provider_init) ||
         OSSL_PROVIDER_load(lc, "certgate-tls") == NULL) {
         char ssl[256];

@@ -241,9 +241,11 @@ ctx_base(const struct cg_listener_cfg *lc, bool sessions)
         ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                  SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                  SSL_OP_NO_TICKET);
+    /* No SSL_MODE_RELEASE_BUFFERS during the handshake (it would free and
+     * allocate 16 KB buffers record by record); a connection that stays
+     * with OpenSSL after it gets it then (conn.c). */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS |
                               SSL_MODE_NO_AUTO_CHAIN);
     /* Stateful sessions only (SSL_OP_NO_TICKET: TLS 1.3 tickets carry a
      * session id): the cache entry keeps the verdict and chain so a

@@ -65,6 +65,24 @@ static const struct rec_suite suites[] = {
 };
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
 
+/* Per worker thread: records are received into and sealed in it; a
+ * connection copies out only what is left over (a partial record, a
+ * blocked send), so the common case allocates nothing per record. */
+#define REC_SCRATCH                                                            \
+    ((size_t)REC_WRITE_RECORDS * (REC_HDR + REC_MAX_PLAIN + 1 + REC_TAG))
+static pthread_key_t scratch_key;
+
+static unsigned char *
+scratch_buf(void)
+{
+    unsigned char *b = pthread_getspecific(scratch_key);
+    if (b == NULL) {
+        b = xmalloc(REC_SCRATCH);
+        pthread_setspecific(scratch_key, b);
+    }
+    return b;
+}
+
 /* Fetched once per process: no fetch (and its lock) per connection. */
 static EVP_CIPHER *ciphers[N_SUITES];
 static EVP_MAC_CTX *hmacs[N_SUITES]; /* HMAC with the suite's hash, no key */
@@ -73,6 +91,8 @@ static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 static void
 fetch_all(void)
 {
+    if (pthread_key_create(&scratch_key, free) != 0)
+        abort();
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     for (size_t i = 0; i < N_SUITES; i++) {
         ciphers[i] = EVP_CIPHER_fetch(NULL, suites[i].cipher, NULL);
@@ -303,16 +323,15 @@ queue_record(struct tls_rec *r, const void *in, size_t len, unsigned char type)
     return true;
 }
 
-/* Sends what wbuf holds: 1 all sent (wbuf freed), 0 the socket is full,
- * -1 error (errno). */
+/* Sends p[*sent..len): 1 all sent, 0 the socket is full, -1 error. */
 static int
-flush(struct tls_rec *r, int fd)
+send_all(int fd, const unsigned char *p, size_t len, size_t *sent)
 {
-    while (r->woff < r->wlen) {
-        ssize_t n = send(fd, r->wbuf + r->woff, r->wlen - r->woff,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (*sent < len) {
+        ssize_t n =
+            send(fd, p + *sent, len - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
-            r->woff += (size_t)n;
+            *sent += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -321,10 +340,21 @@ flush(struct tls_rec *r, int fd)
             return 0;
         return -1;
     }
-    free(r->wbuf);
-    r->wbuf = NULL;
-    r->wlen = r->woff = 0;
     return 1;
+}
+
+/* Sends what wbuf holds: 1 all sent (wbuf freed), 0 the socket is full,
+ * -1 error (errno). */
+static int
+flush(struct tls_rec *r, int fd)
+{
+    int f = send_all(fd, r->wbuf, r->wlen, &r->woff);
+    if (f == 1) {
+        free(r->wbuf);
+        r->wbuf = NULL;
+        r->wlen = r->woff = 0;
+    }
+    return f;
 }
 
 /* Fails the connection with alert desc (sent best-effort, behind what is
@@ -445,15 +475,30 @@ process_record(struct tls_rec *r, int fd, char *err, size_t errlen)
     }
 }
 
-/* Drops rbuf once nothing in it is left to process (idle: no buffer). */
+/* After a read: what is left of the received bytes (undelivered
+ * plaintext, a partial record) moves from the scratch buffer to the
+ * connection's own; an empty buffer is dropped (idle: no buffer). */
 static void
-rbuf_release(struct tls_rec *r)
+rbuf_settle(struct tls_rec *r, bool scratch)
 {
-    if (r->plen == 0 && r->roff == r->rlen) {
-        free(r->rbuf);
+    bool empty = r->plen == 0 && r->roff == r->rlen;
+    if (empty) {
+        if (!scratch)
+            free(r->rbuf);
         r->rbuf = NULL;
-        r->rlen = r->roff = 0;
+        r->rlen = r->roff = r->poff = 0;
+        return;
     }
+    if (!scratch)
+        return;
+    size_t start = r->plen > 0 ? r->poff : r->roff;
+    unsigned char *own = xmalloc(REC_RBUF);
+    memcpy(own, r->rbuf + start, r->rlen - start);
+    r->rbuf = own;
+    r->rlen -= start;
+    r->roff -= start;
+    if (r->plen > 0)
+        r->poff -= start;
 }
 
 /* Sends wbuf: the caller's bytes it held once all is sent (0 when it
@@ -476,25 +521,17 @@ write_flush(struct tls_rec *r, int fd, int *want, char *err, size_t errlen)
     return (ssize_t)k;
 }
 
-ssize_t
-tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
+/* The read loop of tls_rec_read, on rbuf (never NULL here). */
+static ssize_t
+read_records(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
              char *err, size_t errlen)
 {
-    if (r->failed)
-        return CG_EIO;
-    if (r->wlen > r->woff) { /* a KeyUpdate answer or an unsent write */
-        ssize_t k = write_flush(r, fd, want, err, errlen);
-        if (k < 0)
-            return k;
-        r->wacked += (size_t)k; /* reported by the next write */
-    }
     for (;;) {
         if (r->plen > 0) {
             size_t k = r->plen < n ? r->plen : n;
             memcpy(buf, r->rbuf + r->poff, k);
             r->poff += k;
             r->plen -= k;
-            rbuf_release(r);
             return (ssize_t)k;
         }
         if (r->eof)
@@ -506,9 +543,7 @@ tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
             return st;
         if (st == 1)
             continue;
-        if (r->rbuf == NULL) {
-            r->rbuf = xmalloc(REC_RBUF);
-        } else if (r->roff > 0) {
+        if (r->roff > 0) {
             memmove(r->rbuf, r->rbuf + r->roff, r->rlen - r->roff);
             r->rlen -= r->roff;
             r->roff = 0;
@@ -523,7 +558,6 @@ tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            rbuf_release(r);
             *want = TLS_WANT_READ;
             return CG_EAGAIN;
         }
@@ -536,13 +570,34 @@ tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
                 r->failed = true;
                 return CG_EIO;
             }
-            rbuf_release(r);
             return 0;
         }
         snprintf(err, errlen, "recv() failed (%s)", strerror(errno));
         r->failed = true;
         return CG_EIO;
     }
+}
+
+ssize_t
+tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
+             char *err, size_t errlen)
+{
+    if (r->failed)
+        return CG_EIO;
+    if (r->wlen > r->woff) { /* a KeyUpdate answer or an unsent write */
+        ssize_t k = write_flush(r, fd, want, err, errlen);
+        if (k < 0)
+            return k;
+        r->wacked += (size_t)k; /* reported by the next write */
+    }
+    bool scratch = r->rbuf == NULL;
+    if (scratch) {
+        r->rbuf = scratch_buf();
+        r->rlen = r->roff = r->poff = r->plen = 0;
+    }
+    ssize_t got = read_records(r, fd, buf, n, want, err, errlen);
+    rbuf_settle(r, scratch);
+    return got;
 }
 
 ssize_t
@@ -567,21 +622,33 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
     size_t take = n;
     if (take > (size_t)REC_WRITE_RECORDS * REC_MAX_PLAIN)
         take = (size_t)REC_WRITE_RECORDS * REC_MAX_PLAIN;
-    size_t recs = (take + REC_MAX_PLAIN - 1) / REC_MAX_PLAIN;
-    r->wbuf = xrealloc(r->wbuf, take + recs * (REC_HDR + 1 + REC_TAG));
-    r->wlen = r->woff = 0;
+    unsigned char *out = scratch_buf();
+    size_t olen = 0, sent = 0;
     for (size_t off = 0; off < take; off += REC_MAX_PLAIN) {
         size_t k = take - off < REC_MAX_PLAIN ? take - off : REC_MAX_PLAIN;
-        if (!seal(&r->tx, r->wbuf + r->wlen, p + off, k, CT_APPDATA)) {
+        if (!seal(&r->tx, out + olen, p + off, k, CT_APPDATA)) {
             snprintf(err, errlen, "TLS record: sealing failed");
             r->failed = true;
             return CG_EIO;
         }
-        r->wlen += REC_HDR + k + 1 + REC_TAG;
+        olen += REC_HDR + k + 1 + REC_TAG;
     }
+    int f = send_all(fd, out, olen, &sent);
+    if (f < 0) {
+        snprintf(err, errlen, "send() failed (%s)", strerror(errno));
+        r->failed = true;
+        return CG_EIO;
+    }
+    if (f == 1)
+        return (ssize_t)take;
+    /* the socket is full: the rest waits here, reported once sent */
+    r->wbuf = xmalloc(olen - sent);
+    memcpy(r->wbuf, out + sent, olen - sent);
+    r->wlen = olen - sent;
+    r->woff = 0;
     r->wplain = take;
-    ssize_t k = write_flush(r, fd, want, err, errlen);
-    return k != 0 ? k : CG_EIO; /* take > 0: never 0 */
+    *want = TLS_WANT_WRITE;
+    return CG_EAGAIN;
 }
 
 bool

@@ -313,7 +313,11 @@ new_cb(SSL *ssl, SSL_SESSION *sess)
     pthread_mutex_unlock(&s->mu);
     if (off)
         return 0;
-    SSL_SESSION *copy = strip_peer(sess);
+    /* a resumption's session has no certificate left to strip */
+    SSL_SESSION *copy =
+        SSL_SESSION_get0_peer(sess) == NULL && SSL_SESSION_up_ref(sess) == 1
+            ? sess
+            : strip_peer(sess);
     if (copy == NULL)
         return 0;
     struct sess_entry *e = xcalloc(1, sizeof(*e));

@@ -255,6 +255,28 @@ def test_close_notify_and_tls12_still_served(cg, pki, upstream):
         assert c.request("GET", "/tls12").status == 200
 
 
+def test_tls12_aead_suites_only(cg, pki, upstream):
+    """TLS 1.2 with an AEAD suite is served; a client offering only CBC
+    suites gets a handshake failure (the listener carries no CBC cipher)."""
+    d = start(cg, pki, [route(upstream)])
+    for cipher, ok in (("ECDHE-ECDSA-AES128-GCM-SHA256", True),
+                       ("ECDHE-ECDSA-CHACHA20-POLY1305", True),
+                       ("ECDHE-ECDSA-AES128-SHA256", False),
+                       ("ECDHE-ECDSA-AES256-SHA", False)):
+        ctx = client_ctx(pki, pki.alice,
+                         max_version=ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers(cipher)
+        try:
+            with connect(pki, d.port(), ctx=ctx) as c:
+                assert c.sock.cipher()[0] == cipher
+                assert c.request("GET", "/12").status == 200
+            assert ok, cipher
+        except ssl.SSLError as e:
+            assert not ok, (cipher, e)
+            assert "HANDSHAKE_FAILURE" in str(e).upper() or \
+                "NO_SHARED_CIPHER" in str(e).upper(), e
+
+
 def test_resumption_after_the_hand_over(cg, pki, upstream):
     """The SSL is freed after the hand-over: its session must stay in
     the cache (an SSL freed without shutdown would drop it)."""
