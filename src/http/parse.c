@@ -552,6 +552,21 @@ http_parser_finish(struct http_parser *p)
     return die_with(p, 400, "truncated message");
 }
 
+/* The callbacks of every parser (requests and responses alike). */
+static const llhttp_settings_t parser_cb = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_message_complete = on_message_complete,
+};
+
 struct http_parser *
 http_parser_new(bool request, size_t max_head_bytes, size_t max_headers,
                 http_body_fn *body, void *arg)
@@ -566,19 +581,7 @@ http_parser_new(bool request, size_t max_head_bytes, size_t max_headers,
     cg_buf_init(&p->msg.store);
     p->msg.is_request = request;
 
-    llhttp_settings_init(&p->cb);
-    p->cb.on_message_begin = on_message_begin;
-    p->cb.on_url = on_url;
-    p->cb.on_status = on_status;
-    p->cb.on_header_field = on_header_field;
-    p->cb.on_header_field_complete = on_header_field_complete;
-    p->cb.on_header_value = on_header_value;
-    p->cb.on_header_value_complete = on_header_value_complete;
-    p->cb.on_headers_complete = on_headers_complete;
-    p->cb.on_body = on_body;
-    p->cb.on_chunk_header = on_chunk_header;
-    p->cb.on_message_complete = on_message_complete;
-    llhttp_init(&p->ll, request ? HTTP_REQUEST : HTTP_RESPONSE, &p->cb);
+    llhttp_init(&p->ll, request ? HTTP_REQUEST : HTTP_RESPONSE, &parser_cb);
 
     p->phase = PH_HEAD;
     p->scanning = true;

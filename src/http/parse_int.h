@@ -43,8 +43,7 @@ struct http_scan {
 
 struct http_parser {
     unsigned magic;
-    llhttp_t ll;
-    llhttp_settings_t cb;
+    llhttp_t ll; /* its settings: parser_cb, shared */
     bool request;
     size_t max_head, max_hdrs;
     http_body_fn *body;

@@ -92,6 +92,16 @@ tls_conn_accept(struct tls_listener *l, int fd, uint64_t conn_id)
     return c;
 }
 
+/* c's error buffer, made on the first failure (most connections have
+ * none: no 256 bytes each). */
+char *
+tls_conn_errbuf(struct tls_conn *c)
+{
+    if (c->err == NULL)
+        c->err = xcalloc(1, TLS_ERR_LEN);
+    return c->err;
+}
+
 /* Records OpenSSL's reason for a failed call into c->err. */
 static void
 conn_fail(struct tls_conn *c, const char *call, int sslerr)
@@ -99,11 +109,21 @@ conn_fail(struct tls_conn *c, const char *call, int sslerr)
     char q[200];
     tls_drain_errors(q, sizeof(q));
     if (sslerr == SSL_ERROR_SYSCALL || (sslerr == SSL_ERROR_SSL && !q[0]))
-        snprintf(c->err, sizeof(c->err), "%s failed (%s)", call,
+        snprintf(tls_conn_errbuf(c), TLS_ERR_LEN, "%s failed (%s)", call,
                  errno ? strerror(errno) : "connection closed by peer");
     else
-        snprintf(c->err, sizeof(c->err), "%s failed (SSL: %s)", call,
+        snprintf(tls_conn_errbuf(c), TLS_ERR_LEN, "%s failed (SSL: %s)", call,
                  q[0] ? q : "unknown");
+}
+
+static void
+hs_free(struct tls_conn *c)
+{
+    if (c->hs != NULL) {
+        OPENSSL_cleanse(c->hs, sizeof(*c->hs));
+        free(c->hs);
+        c->hs = NULL;
+    }
 }
 
 /* Key-log lines ("LABEL <client random> <secret>", hex): the two
@@ -124,6 +144,8 @@ keylog_cb(const SSL *ssl, const char *line)
         if (sp == NULL)
             return;
         const char *hex = sp + 1;
+        if (c->hs == NULL)
+            c->hs = xcalloc(1, sizeof(*c->hs));
         size_t n = strlen(hex) / 2;
         if (n != 32 && n != 48)
             return;
@@ -131,10 +153,10 @@ keylog_cb(const SSL *ssl, const char *line)
             int hi = cg_hexval(hex[2 * k]), lo = cg_hexval(hex[2 * k + 1]);
             if (hi < 0 || lo < 0)
                 return;
-            c->secrets[i][k] = (unsigned char)(hi << 4 | lo);
+            c->hs->v[i][k] = (unsigned char)(hi << 4 | lo);
         }
-        c->secret_len = (unsigned char)n;
-        c->secrets_seen |= (unsigned char)(1 << i);
+        c->hs->len = (unsigned char)n;
+        c->hs->seen |= (unsigned char)(1 << i);
     }
 }
 
@@ -173,11 +195,11 @@ handoff(struct tls_conn *c)
 {
     SSL *ssl = c->ssl;
     const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
-    if (SSL_version(ssl) == TLS1_3_VERSION && c->secrets_seen == 3 &&
-        ci != NULL && !SSL_has_pending(ssl))
-        c->rec = tls_rec_new(SSL_CIPHER_get_id(ci) & 0xffff, c->secrets[0],
-                             c->secrets[1], c->secret_len, c->tickets_sent);
-    OPENSSL_cleanse(c->secrets, sizeof(c->secrets));
+    if (SSL_version(ssl) == TLS1_3_VERSION && c->hs != NULL &&
+        c->hs->seen == 3 && ci != NULL && !SSL_has_pending(ssl))
+        c->rec = tls_rec_new(SSL_CIPHER_get_id(ci) & 0xffff, c->hs->v[0],
+                             c->hs->v[1], c->hs->len, c->tickets_sent);
+    hs_free(c);
     if (c->rec == NULL) { /* stays with OpenSSL: as an idle connection */
         SSL_set_read_ahead(ssl, 1);
         SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
@@ -260,8 +282,7 @@ ssize_t
 tls_conn_read(struct tls_conn *c, void *buf, size_t n)
 {
     if (c->rec != NULL)
-        return tls_rec_read(c->rec, c->fd, buf, n, &c->want, c->err,
-                            sizeof(c->err));
+        return tls_rec_read(c->rec, c->fd, buf, n, &c->want, c);
     ERR_clear_error();
     errno = 0;
     size_t got = 0;
@@ -291,8 +312,7 @@ ssize_t
 tls_conn_write(struct tls_conn *c, const void *buf, size_t n)
 {
     if (c->rec != NULL)
-        return tls_rec_write(c->rec, c->fd, buf, n, &c->want, c->err,
-                             sizeof(c->err));
+        return tls_rec_write(c->rec, c->fd, buf, n, &c->want, c);
     ERR_clear_error();
     errno = 0;
     size_t done = 0;
@@ -360,7 +380,8 @@ tls_conn_free(struct tls_conn *c)
     tls_rec_free(c->rec);
     sk_X509_pop_free(c->peer_chain, X509_free);
     tls_facts_clear(&c->facts);
-    OPENSSL_cleanse(c->secrets, sizeof(c->secrets));
+    hs_free(c);
+    free(c->err);
     ident_free(c->ident);
     free(c->sni);
     c->magic = 0;
@@ -370,7 +391,7 @@ tls_conn_free(struct tls_conn *c)
 const char *
 tls_conn_error(const struct tls_conn *c)
 {
-    return c->err[0] ? c->err : "TLS error";
+    return c->err != NULL && c->err[0] ? c->err : "TLS error";
 }
 
 const struct cg_verdict *

@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,22 +66,56 @@ static const struct rec_suite suites[] = {
 };
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
 
-/* Per worker thread: records are received into and sealed in it; a
- * connection copies out only what is left over (a partial record, a
- * blocked send), so the common case allocates nothing per record. */
+/*
+ * Per worker thread. The scratch buffer: records are received into and
+ * sealed in it; a connection copies out only what is left over (a
+ * partial record, a blocked send), so the common case allocates nothing
+ * per record. The shared cipher contexts (per suite and direction): a
+ * connection's first REC_OWN_AFTER records in a direction are sealed or
+ * opened with one of them, re-keyed when another key was loaded last
+ * (~0.2 us); only a connection that keeps talking gets contexts of its
+ * own (~1.1 KB each). A connection that sends one request and then idles
+ * (a device, an MQTT client) never holds one.
+ */
 #define REC_SCRATCH                                                            \
     ((size_t)REC_WRITE_RECORDS * (REC_HDR + REC_MAX_PLAIN + 1 + REC_TAG))
-static pthread_key_t scratch_key;
+#define REC_OWN_AFTER 4
+
+struct rec_thread {
+    unsigned char scratch[REC_SCRATCH];
+    EVP_CIPHER_CTX *shared[N_SUITES][2]; /* [suite][enc] */
+    uint64_t loaded[N_SUITES][2];        /* key id in it (0: none) */
+};
+
+static pthread_key_t thread_key;
+static _Atomic uint64_t next_key_id = 1;
+
+static void
+thread_free(void *p)
+{
+    struct rec_thread *t = p;
+    for (size_t i = 0; i < N_SUITES; i++) {
+        EVP_CIPHER_CTX_free(t->shared[i][0]);
+        EVP_CIPHER_CTX_free(t->shared[i][1]);
+    }
+    free(t);
+}
+
+static struct rec_thread *
+rec_thread(void)
+{
+    struct rec_thread *t = pthread_getspecific(thread_key);
+    if (t == NULL) {
+        t = xcalloc(1, sizeof(*t));
+        pthread_setspecific(thread_key, t);
+    }
+    return t;
+}
 
 static unsigned char *
 scratch_buf(void)
 {
-    unsigned char *b = pthread_getspecific(scratch_key);
-    if (b == NULL) {
-        b = xmalloc(REC_SCRATCH);
-        pthread_setspecific(scratch_key, b);
-    }
-    return b;
+    return rec_thread()->scratch;
 }
 
 /* Fetched once per process: no fetch (and its lock) per connection. */
@@ -91,7 +126,7 @@ static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 static void
 fetch_all(void)
 {
-    if (pthread_key_create(&scratch_key, free) != 0)
+    if (pthread_key_create(&thread_key, thread_free) != 0)
         abort();
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     for (size_t i = 0; i < N_SUITES; i++) {
@@ -109,9 +144,11 @@ fetch_all(void)
 }
 
 struct rec_dir {
-    EVP_CIPHER_CTX *ctx; /* keyed; NULL while quiet (dir_ctx makes it) */
-    const EVP_CIPHER *cipher;
+    EVP_CIPHER_CTX *ctx; /* its own, keyed; NULL: none (dir_ctx) */
+    size_t suite;
     int enc;
+    uint32_t uses;   /* records since the key or since it was quiet */
+    uint64_t key_id; /* unique in the process */
     unsigned char secret[48];
     unsigned char key[32];
     unsigned char iv[12];
@@ -173,23 +210,40 @@ dir_key(const struct tls_rec *r, struct rec_dir *d, int enc)
         expand_label(m, d->secret, s->hashlen, "key", d->key, s->keylen) &&
         expand_label(m, d->secret, s->hashlen, "iv", d->iv, 12);
     EVP_MAC_CTX_free(m);
-    d->cipher = ciphers[r->suite];
+    d->suite = r->suite;
     d->enc = enc;
     d->seq = 0;
+    d->key_id = atomic_fetch_add(&next_key_id, 1);
     EVP_CIPHER_CTX_free(d->ctx); /* made again with the new key */
     d->ctx = NULL;
     return ok;
 }
 
-/* The cipher context of d, made from its key when quiet. */
+/* The cipher context for d's next record: the thread's shared one,
+ * keyed for d, for its first records, then one of its own. */
 static EVP_CIPHER_CTX *
 dir_ctx(struct rec_dir *d)
 {
     if (d->ctx != NULL)
         return d->ctx;
+    const EVP_CIPHER *cipher = ciphers[d->suite];
+    if (d->uses++ < REC_OWN_AFTER) {
+        struct rec_thread *t = rec_thread();
+        EVP_CIPHER_CTX **x = &t->shared[d->suite][d->enc];
+        uint64_t *loaded = &t->loaded[d->suite][d->enc];
+        if (*x == NULL && (*x = EVP_CIPHER_CTX_new()) == NULL)
+            return NULL;
+        if (*loaded != d->key_id) {
+            *loaded = 0;
+            if (EVP_CipherInit_ex2(*x, cipher, d->key, NULL, d->enc, NULL) != 1)
+                return NULL;
+            *loaded = d->key_id;
+        }
+        return *x;
+    }
     EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
     if (x == NULL ||
-        EVP_CipherInit_ex2(x, d->cipher, d->key, NULL, d->enc, NULL) != 1) {
+        EVP_CipherInit_ex2(x, cipher, d->key, NULL, d->enc, NULL) != 1) {
         EVP_CIPHER_CTX_free(x);
         return NULL;
     }
@@ -360,11 +414,12 @@ flush(struct tls_rec *r, int fd)
 /* Fails the connection with alert desc (sent best-effort, behind what is
  * queued). */
 static ssize_t
-fail_alert(struct tls_rec *r, int fd, int desc, char *err, size_t errlen,
+fail_alert(struct tls_rec *r, int fd, int desc, struct tls_conn *c,
            const char *why)
 {
     unsigned char a[2] = {2, (unsigned char)desc};
-    snprintf(err, errlen, "TLS record: %s (alert %d sent)", why, desc);
+    snprintf(tls_conn_errbuf(c), TLS_ERR_LEN, "TLS record: %s (alert %d sent)",
+             why, desc);
     if (!r->failed && queue_record(r, a, sizeof(a), CT_ALERT))
         (void)flush(r, fd);
     r->failed = true;
@@ -375,32 +430,32 @@ fail_alert(struct tls_rec *r, int fd, int desc, char *err, size_t errlen,
  * at_end: this record ends after p[len-1]. */
 static ssize_t
 handshake_bytes(struct tls_rec *r, int fd, const unsigned char *p, size_t len,
-                char *err, size_t errlen)
+                struct tls_conn *c)
 {
     if (len == 0)
-        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
                           "empty handshake record");
     for (size_t i = 0; i < len; i++) {
         r->hs[r->hs_len++] = p[i];
         if (r->hs[0] != HS_KEY_UPDATE)
-            return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+            return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
                               "post-handshake message other than KeyUpdate");
         if (r->hs_len == 4 && (r->hs[1] != 0 || r->hs[2] != 0 || r->hs[3] != 1))
-            return fail_alert(r, fd, AL_DECODE_ERROR, err, errlen,
+            return fail_alert(r, fd, AL_DECODE_ERROR, c,
                               "KeyUpdate of a wrong length");
         if (r->hs_len < 5)
             continue;
         /* a message that changes keys must end its record */
         if (i + 1 != len)
-            return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+            return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
                               "data after KeyUpdate in its record");
         unsigned char req = r->hs[4];
         r->hs_len = 0;
         if (req > 1)
-            return fail_alert(r, fd, AL_ILLEGAL_PARAMETER, err, errlen,
+            return fail_alert(r, fd, AL_ILLEGAL_PARAMETER, c,
                               "KeyUpdate request_update not 0 or 1");
         if (!dir_update(r, &r->rx, 0))
-            return fail_alert(r, fd, AL_INTERNAL_ERROR, err, errlen,
+            return fail_alert(r, fd, AL_INTERNAL_ERROR, c,
                               "KeyUpdate key derivation failed");
         if (req == 1) {
             /* answered with update_not_requested, sealed with the old
@@ -408,7 +463,7 @@ handshake_bytes(struct tls_rec *r, int fd, const unsigned char *p, size_t len,
             static const unsigned char ku[5] = {HS_KEY_UPDATE, 0, 0, 1, 0};
             if (!queue_record(r, ku, sizeof(ku), CT_HANDSHAKE) ||
                 !dir_update(r, &r->tx, 1))
-                return fail_alert(r, fd, AL_INTERNAL_ERROR, err, errlen,
+                return fail_alert(r, fd, AL_INTERNAL_ERROR, c,
                                   "KeyUpdate key derivation failed");
         }
     }
@@ -418,7 +473,7 @@ handshake_bytes(struct tls_rec *r, int fd, const unsigned char *p, size_t len,
 /* Processes the first whole record of rbuf: 1 done (plaintext, if any,
  * at poff/plen), 0 more bytes needed, 2 close_notify, CG_EIO failed. */
 static ssize_t
-process_record(struct tls_rec *r, int fd, char *err, size_t errlen)
+process_record(struct tls_rec *r, int fd, struct tls_conn *c)
 {
     size_t avail = r->rlen - r->roff;
     if (avail < REC_HDR)
@@ -426,15 +481,15 @@ process_record(struct tls_rec *r, int fd, char *err, size_t errlen)
     unsigned char *h = r->rbuf + r->roff;
     size_t clen = (size_t)h[3] << 8 | h[4];
     if (h[0] != CT_APPDATA)
-        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
                           "unprotected record after the handshake");
     if (clen > REC_MAX_CIPHER)
-        return fail_alert(r, fd, AL_RECORD_OVERFLOW, err, errlen,
+        return fail_alert(r, fd, AL_RECORD_OVERFLOW, c,
                           "record longer than 2^14 + 256 bytes");
     if (avail < REC_HDR + clen)
         return 0;
     if (clen < REC_TAG + 1 || !open_record(&r->rx, h, clen))
-        return fail_alert(r, fd, AL_BAD_RECORD_MAC, err, errlen,
+        return fail_alert(r, fd, AL_BAD_RECORD_MAC, c,
                           "record authentication failed");
     unsigned char *p = h + REC_HDR;
     size_t n = clen - REC_TAG;
@@ -442,14 +497,14 @@ process_record(struct tls_rec *r, int fd, char *err, size_t errlen)
     while (n > 0 && p[n - 1] == 0)
         n--; /* padding */
     if (n == 0)
-        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
                           "record without a content type");
     unsigned char type = p[--n];
     if (n > REC_MAX_PLAIN)
-        return fail_alert(r, fd, AL_RECORD_OVERFLOW, err, errlen,
+        return fail_alert(r, fd, AL_RECORD_OVERFLOW, c,
                           "plaintext longer than 2^14 bytes");
     if (type != CT_HANDSHAKE && r->hs_len > 0)
-        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
                           "record inside a fragmented handshake message");
     switch (type) {
     case CT_APPDATA:
@@ -458,19 +513,20 @@ process_record(struct tls_rec *r, int fd, char *err, size_t errlen)
         return 1;
     case CT_ALERT:
         if (n != 2)
-            return fail_alert(r, fd, AL_DECODE_ERROR, err, errlen,
+            return fail_alert(r, fd, AL_DECODE_ERROR, c,
                               "alert of a wrong length");
         if (p[1] == AL_CLOSE_NOTIFY) {
             r->eof = true;
             return 2;
         }
-        snprintf(err, errlen, "TLS record: the client sent alert %d", p[1]);
+        snprintf(tls_conn_errbuf(c), TLS_ERR_LEN,
+                 "TLS record: the client sent alert %d", p[1]);
         r->failed = true;
         return CG_EIO;
     case CT_HANDSHAKE:
-        return handshake_bytes(r, fd, p, n, err, errlen);
+        return handshake_bytes(r, fd, p, n, c);
     default:
-        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, err, errlen,
+        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
                           "record of an unknown content type");
     }
 }
@@ -504,11 +560,12 @@ rbuf_settle(struct tls_rec *r, bool scratch)
 /* Sends wbuf: the caller's bytes it held once all is sent (0 when it
  * held none), CG_EAGAIN, or CG_EIO. */
 static ssize_t
-write_flush(struct tls_rec *r, int fd, int *want, char *err, size_t errlen)
+write_flush(struct tls_rec *r, int fd, int *want, struct tls_conn *c)
 {
     int f = flush(r, fd);
     if (f < 0) {
-        snprintf(err, errlen, "send() failed (%s)", strerror(errno));
+        snprintf(tls_conn_errbuf(c), TLS_ERR_LEN, "send() failed (%s)",
+                 strerror(errno));
         r->failed = true;
         return CG_EIO;
     }
@@ -524,7 +581,7 @@ write_flush(struct tls_rec *r, int fd, int *want, char *err, size_t errlen)
 /* The read loop of tls_rec_read, on rbuf (never NULL here). */
 static ssize_t
 read_records(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
-             char *err, size_t errlen)
+             struct tls_conn *c)
 {
     for (;;) {
         if (r->plen > 0) {
@@ -536,7 +593,7 @@ read_records(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
         }
         if (r->eof)
             return 0;
-        ssize_t st = process_record(r, fd, err, errlen);
+        ssize_t st = process_record(r, fd, c);
         if (st == 2)
             return 0;
         if (st < 0)
@@ -566,13 +623,15 @@ read_records(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
              * record (SSL_OP_IGNORE_UNEXPECTED_EOF) */
             r->eof = true;
             if (r->rlen > r->roff) {
-                snprintf(err, errlen, "connection closed inside a record");
+                snprintf(tls_conn_errbuf(c), TLS_ERR_LEN,
+                         "connection closed inside a record");
                 r->failed = true;
                 return CG_EIO;
             }
             return 0;
         }
-        snprintf(err, errlen, "recv() failed (%s)", strerror(errno));
+        snprintf(tls_conn_errbuf(c), TLS_ERR_LEN, "recv() failed (%s)",
+                 strerror(errno));
         r->failed = true;
         return CG_EIO;
     }
@@ -580,12 +639,12 @@ read_records(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
 
 ssize_t
 tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
-             char *err, size_t errlen)
+             struct tls_conn *c)
 {
     if (r->failed)
         return CG_EIO;
     if (r->wlen > r->woff) { /* a KeyUpdate answer or an unsent write */
-        ssize_t k = write_flush(r, fd, want, err, errlen);
+        ssize_t k = write_flush(r, fd, want, c);
         if (k < 0)
             return k;
         r->wacked += (size_t)k; /* reported by the next write */
@@ -595,14 +654,14 @@ tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
         r->rbuf = scratch_buf();
         r->rlen = r->roff = r->poff = r->plen = 0;
     }
-    ssize_t got = read_records(r, fd, buf, n, want, err, errlen);
+    ssize_t got = read_records(r, fd, buf, n, want, c);
     rbuf_settle(r, scratch);
     return got;
 }
 
 ssize_t
 tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
-              char *err, size_t errlen)
+              struct tls_conn *c)
 {
     if (r->failed)
         return CG_EIO;
@@ -612,7 +671,7 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
         return (ssize_t)k;
     }
     if (r->wlen > r->woff) { /* an earlier call's records first */
-        ssize_t k = write_flush(r, fd, want, err, errlen);
+        ssize_t k = write_flush(r, fd, want, c);
         if (k != 0)
             return k;
     }
@@ -627,7 +686,8 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
     for (size_t off = 0; off < take; off += REC_MAX_PLAIN) {
         size_t k = take - off < REC_MAX_PLAIN ? take - off : REC_MAX_PLAIN;
         if (!seal(&r->tx, out + olen, p + off, k, CT_APPDATA)) {
-            snprintf(err, errlen, "TLS record: sealing failed");
+            snprintf(tls_conn_errbuf(c), TLS_ERR_LEN,
+                     "TLS record: sealing failed");
             r->failed = true;
             return CG_EIO;
         }
@@ -635,7 +695,8 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
     }
     int f = send_all(fd, out, olen, &sent);
     if (f < 0) {
-        snprintf(err, errlen, "send() failed (%s)", strerror(errno));
+        snprintf(tls_conn_errbuf(c), TLS_ERR_LEN, "send() failed (%s)",
+                 strerror(errno));
         r->failed = true;
         return CG_EIO;
     }
@@ -669,6 +730,7 @@ tls_rec_quiet(struct tls_rec *r)
     EVP_CIPHER_CTX_free(r->rx.ctx);
     EVP_CIPHER_CTX_free(r->tx.ctx);
     r->rx.ctx = r->tx.ctx = NULL;
+    r->rx.uses = r->tx.uses = 0; /* shared contexts again until busy */
 }
 
 bool

@@ -184,12 +184,12 @@ struct tls_rec *tls_rec_new(unsigned suite_id, const unsigned char *csecret,
                             const unsigned char *ssecret, size_t len,
                             uint64_t tx_seq);
 void tls_rec_free(struct tls_rec *r);
-/* As tls_conn_read/tls_conn_write on fd (*want set with CG_EAGAIN; err
- * filled with CG_EIO). */
+/* As tls_conn_read/tls_conn_write on fd (*want set with CG_EAGAIN; c's
+ * error filled with CG_EIO). */
 ssize_t tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
-                     char *err, size_t errlen);
+                     struct tls_conn *c);
 ssize_t tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n,
-                      int *want, char *err, size_t errlen);
+                      int *want, struct tls_conn *c);
 bool tls_rec_pending(const struct tls_rec *r);
 /* Frees the cipher contexts (~1.1 KB each; made again from the keys on
  * the next record). */
@@ -198,9 +198,20 @@ bool tls_rec_sock_drained(const struct tls_rec *r);
 /* Sends close_notify, best effort; the connection is finished after. */
 void tls_rec_close_notify(struct tls_rec *r, int fd);
 
+/* c's error text buffer (TLS_ERR_LEN bytes), made on first use. */
+char *tls_conn_errbuf(struct tls_conn *c);
+
 /* Installs the callbacks that let a listener connection be handed over
  * to record.c (key log, message count) on a server ctx (conn.c). */
 void tls_conn_setup_ctx(SSL_CTX *ctx);
+
+#define TLS_ERR_LEN 256
+
+struct tls_hs_secrets {
+    unsigned char v[2][48]; /* client's, server's */
+    unsigned char len;
+    unsigned char seen; /* bit 0 client, bit 1 server */
+};
 
 struct tls_conn {
     unsigned magic;
@@ -227,12 +238,11 @@ struct tls_conn {
     bool resumed;
     const char *version;
     const char *cipher;
-    /* handshake only: the application traffic secrets (key log) */
-    unsigned char secrets[2][48];
-    unsigned char secret_len;
-    unsigned char secrets_seen; /* bit 0 client, bit 1 server */
+    /* handshake only (freed at its end): the application traffic secrets
+     * from the key log */
+    struct tls_hs_secrets *hs;
     unsigned char tickets_sent;
-    char err[256];
+    char *err; /* the last failure (TLS_ERR_LEN bytes), made on the first */
 };
 
 /* The trust set named name of ts (borrowed), or NULL. */

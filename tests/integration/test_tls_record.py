@@ -184,6 +184,26 @@ def test_key_update_requested_and_not(cg, pki, upstream):
     assert upstream.paths() == ["/after-K", "/after-k", "/last"]
 
 
+def test_connections_interleaved_on_shared_contexts(cg, pki, upstream):
+    """A connection's first records use the worker's shared cipher
+    contexts, re-keyed whenever another connection used them last; later
+    ones its own. Three connections taking turns, past that point."""
+    d = start(cg, pki, [route(upstream)])
+    conns = [connect(pki, d.port(), cert) for cert in
+             (pki.alice, pki.bob, pki.alice)]
+    try:
+        for i in range(8):
+            for k, c in enumerate(conns):
+                body = b"%d-%d" % (k, i) * (1 + i * 500)
+                r = c.request("POST", "/t%d/%d" % (k, i), body=body)
+                up = r.upstream()
+                assert up["path"] == "/t%d/%d" % (k, i)
+                assert up["body_sha256"] == hashlib.sha256(body).hexdigest()
+    finally:
+        for c in conns:
+            c.close()
+
+
 def test_quiet_connection_serves_again(cg, pki, upstream):
     """Quiet for over two seconds, a connection gives its cipher contexts
     and parser storage back (src/core/quiet.c); the next requests on it,
