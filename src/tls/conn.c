@@ -209,8 +209,6 @@ handoff(struct tls_conn *c)
     c->version = SSL_get_version(ssl);
     c->cipher = SSL_CIPHER_get_name(ci);
     c->resumed = SSL_session_reused(ssl) == 1;
-    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
-    c->peer_chain = sent != NULL ? X509_chain_up_ref(sent) : NULL;
     /* freed as if shut down: an SSL freed mid-connection would take its
      * session out of the cache */
     SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
@@ -378,7 +376,6 @@ tls_conn_free(struct tls_conn *c)
         return;
     SSL_free(c->ssl);
     tls_rec_free(c->rec);
-    sk_X509_pop_free(c->peer_chain, X509_free);
     tls_facts_clear(&c->facts);
     hs_free(c);
     free(c->err);

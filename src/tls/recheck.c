@@ -23,10 +23,13 @@ reverify(const struct tls_conn *c, const struct tls_vhost *v)
         const unsigned char *p = c->ident->der;
         leaf = own = d2i_X509(NULL, &p, (long)c->ident->der_len);
     }
-    /* what the client sent, and the issuers it was verified with (a
-     * resumed session keeps only these) */
+    /* what the client sent while OpenSSL still has it, and the issuers
+     * the connection was verified with (all a handed-over or resumed
+     * connection keeps: a certificate the client sent that was not on
+     * its verified path is not kept, parsed, for each connection; without
+     * it a CA switch may close a connection its next handshake accepts) */
     STACK_OF(X509) *sent =
-        c->ssl != NULL ? SSL_get_peer_cert_chain(c->ssl) : c->peer_chain;
+        c->ssl != NULL ? SSL_get_peer_cert_chain(c->ssl) : NULL;
     STACK_OF(X509) *chain = sk_X509_new_null();
     for (int i = 0; chain != NULL && i < sk_X509_num(sent); i++)
         sk_X509_push(chain, sk_X509_value(sent, i));

@@ -234,7 +234,6 @@ struct tls_conn {
      * the session-cache entry); its DER is in ident */
     struct tls_facts facts;
     /* kept from the SSL after the hand-over (rec) */
-    STACK_OF(X509) * peer_chain; /* as the client sent it, leaf excluded */
     bool resumed;
     const char *version;
     const char *cipher;

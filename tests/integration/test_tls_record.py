@@ -12,9 +12,14 @@ import struct
 import subprocess
 import time
 
-from cgtest import (build_request, client_ctx, connect, route, timeout,
-                    wait_for)
+from cgtest import (build_request, client_ctx, config, connect, listener,
+                    route, timeout, wait_for)
 from test_proxy import _payload, start
+
+
+def cgtest_config(pki, upstream):
+    return config(pki, [listener("web", pki, [route(upstream)],
+                                 mode="required")])
 
 
 class RawTLS:
@@ -273,6 +278,38 @@ def test_close_notify_and_tls12_still_served(cg, pki, upstream):
                  max_version=ssl.TLSVersion.TLSv1_2) as c:
         assert c.sock.version() == "TLSv1.2"
         assert c.request("GET", "/tls12").status == 200
+
+
+def test_ca_switch_reverifies_from_what_was_kept(cg, pki, upstream):
+    """After the hand-over a connection keeps its leaf's DER and the
+    issuers it was verified with, not the parsed chain it sent. carol's
+    leaf hangs off an intermediate only she sends: a switch to a trust set
+    that still has the root keeps her connection, one without it closes
+    it."""
+    import copy
+    cfg = cgtest_config(pki, upstream)
+    cfg["trust"]["both"] = {"ca_files": [pki.root.cert, pki.other_ca.cert]}
+    d = cg.start(cfg)
+    c = RawTLS(pki, d.port(), pki.carol)
+    try:
+        c.send(build_request("GET", "/before"))
+        assert c.read_response().startswith(b"HTTP/1.1 200")
+        for trust, kept in (("both", True), ("other", False)):
+            new = copy.deepcopy(d.cfg)
+            new["listeners"][0]["client_auth"]["trust"] = trust
+            d.reload(new)
+            if kept:
+                time.sleep(timeout(0.5))
+                c.send(build_request("GET", "/after-" + trust))
+                assert c.read_response().startswith(b"HTTP/1.1 200")
+            else:
+                _, err = c.read_all()
+                d.wait_log(lambda r: r.get("event") ==
+                           "connection_refused_now" and
+                           r.get("reason") == "untrusted",
+                           what="connection_refused_now")
+    finally:
+        c.close()
 
 
 def test_tls12_aead_suites_only(cg, pki, upstream):
