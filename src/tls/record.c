@@ -50,6 +50,7 @@
 #define AL_ILLEGAL_PARAMETER 47
 #define AL_DECODE_ERROR 50
 #define AL_INTERNAL_ERROR 80
+#define AL_USER_CANCELED 90
 
 struct rec_suite {
     unsigned id; /* the low 16 bits of SSL_CIPHER_get_id */
@@ -519,6 +520,8 @@ process_record(struct tls_rec *r, int fd, struct tls_conn *c)
             r->eof = true;
             return 2;
         }
+        if (p[1] == AL_USER_CANCELED)
+            return 1; /* a warning; close_notify is to follow */
         snprintf(tls_conn_errbuf(c), TLS_ERR_LEN,
                  "TLS record: the client sent alert %d", p[1]);
         r->failed = true;

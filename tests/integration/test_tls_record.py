@@ -3,7 +3,8 @@ listener connection leaves OpenSSL once its handshake is done. Real
 clients (Python's ssl, openssl s_client) must see a normal TLS 1.3 peer:
 KeyUpdate in both directions, close_notify, and the protocol's alert for
 every malformed or forged record, with a log line and no effect on other
-connections. TLS 1.2 connections stay with OpenSSL."""
+connections. TLS 1.2 connections stay with OpenSSL. Records no real client
+sends are sealed by the test itself (Sealer: keys from Python's key log)."""
 
 import hashlib
 import socket
@@ -11,6 +12,8 @@ import ssl
 import struct
 import subprocess
 import time
+
+import pytest
 
 from cgtest import (build_request, client_ctx, config, connect, listener,
                     route, timeout, wait_for)
@@ -26,8 +29,9 @@ class RawTLS:
     """A TLS 1.3 client over a plain socket (ssl.SSLObject + MemoryBIO),
     so that records can also be written by hand after the handshake."""
 
-    def __init__(self, pki, port, cert, seconds=10):
-        ctx = client_ctx(pki, cert, min_version=ssl.TLSVersion.TLSv1_3)
+    def __init__(self, pki, port, cert, seconds=10, ctx=None):
+        if ctx is None:
+            ctx = client_ctx(pki, cert, min_version=ssl.TLSVersion.TLSv1_3)
         self.sock = socket.create_connection(("127.0.0.1", port),
                                              timeout(seconds))
         self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -105,6 +109,59 @@ class RawTLS:
 
     def close(self):
         self.sock.close()
+
+
+class Sealer:
+    """The client's side of the record layer, by hand: keys derived from
+    the TLS 1.3 client application traffic secret that Python's key log
+    wrote (RFC 8446 sections 5.2, 7.1-7.3), so that records no real client
+    sends can be sealed correctly and the server's answer to them seen."""
+
+    def __init__(self, keylog, cipher_name):
+        from cryptography.hazmat.primitives.ciphers.aead import (
+            AESGCM, ChaCha20Poly1305)
+        line = [l for l in open(keylog).read().splitlines()
+                if l.startswith("CLIENT_TRAFFIC_SECRET_0 ")][-1]
+        self.secret = bytes.fromhex(line.split()[2])
+        self.hash = "sha384" if cipher_name.endswith("SHA384") else "sha256"
+        self.keylen = 16 if "AES_128" in cipher_name else 32
+        self.aead = (ChaCha20Poly1305 if "CHACHA20" in cipher_name
+                     else AESGCM)
+        self.rekey()
+
+    def _label(self, secret, label, n):
+        import hmac
+        info = (struct.pack("!H", n) + bytes([6 + len(label)]) + b"tls13 " +
+                label + b"\x00\x01")
+        return hmac.new(secret, info, self.hash).digest()[:n]
+
+    def rekey(self):
+        self.key = self.aead(self._label(self.secret, b"key", self.keylen))
+        self.iv = self._label(self.secret, b"iv", 12)
+        self.seq = 0
+
+    def update(self):
+        """After our KeyUpdate: the next application traffic secret."""
+        n = 48 if self.hash == "sha384" else 32
+        self.secret = self._label(self.secret, b"traffic upd", n)
+        self.rekey()
+
+    def seal(self, inner_type, data, padding=0):
+        plain = data + bytes([inner_type]) + b"\x00" * padding
+        hdr = struct.pack("!BHH", 23, 0x0303, len(plain) + 16)
+        nonce = bytes(a ^ b for a, b in zip(
+            self.iv, b"\x00" * 4 + struct.pack("!Q", self.seq)))
+        self.seq += 1
+        return hdr + self.key.encrypt(nonce, plain, hdr)
+
+
+def _crafted(pki, port, tmp_path):
+    """A TLS 1.3 connection whose further records the test seals itself."""
+    keylog = tmp_path / "keys.log"
+    ctx = client_ctx(pki, pki.alice, min_version=ssl.TLSVersion.TLSv1_3)
+    ctx.keylog_filename = str(keylog)
+    c = RawTLS(pki, port, pki.alice, ctx=ctx)
+    return c, Sealer(keylog, c.obj.cipher()[0])
 
 
 def _record(ctype, body):
@@ -244,6 +301,92 @@ def test_oversized_record_gets_record_overflow(cg, pki, upstream):
     rec = _refused(d, pki, struct.pack("!BHH", 23, 0x0303, 16384 + 257),
                    "RECORD_OVERFLOW")
     assert "longer than" in rec["msg"]
+
+
+# inner content, what the server must answer, the words of its log line
+_BAD_RECORDS = [
+    ("unknown content type", lambda s: s.seal(99, b"x"),
+     "UNEXPECTED_MESSAGE", "unknown content type"),
+    ("padding only", lambda s: _pad_only(s),
+     "UNEXPECTED_MESSAGE", "without a content type"),
+    ("empty handshake record", lambda s: s.seal(22, b""),
+     "UNEXPECTED_MESSAGE", "empty handshake record"),
+    ("NewSessionTicket from the client",
+     lambda s: s.seal(22, b"\x04\x00\x00\x01\x00"),
+     "UNEXPECTED_MESSAGE", "other than KeyUpdate"),
+    ("KeyUpdate request_update 2",
+     lambda s: s.seal(22, b"\x18\x00\x00\x01\x02"),
+     "ILLEGAL_PARAMETER", "not 0 or 1"),
+    ("KeyUpdate of a wrong length",
+     lambda s: s.seal(22, b"\x18\x00\x00\x02\x00\x00"),
+     "DECODE_ERROR", "wrong length"),
+    ("data after KeyUpdate in its record",
+     lambda s: s.seal(22, b"\x18\x00\x00\x01\x00\x18"),
+     "UNEXPECTED_MESSAGE", "data after KeyUpdate"),
+    ("alert of a wrong length", lambda s: s.seal(21, b"\x02"),
+     "DECODE_ERROR", "alert of a wrong length"),
+    ("plaintext over 2^14", lambda s: s.seal(23, b"x" * 16385),
+     "RECORD_OVERFLOW", "plaintext longer than 2^14"),
+    ("app data inside a fragmented KeyUpdate",
+     lambda s: s.seal(22, b"\x18\x00") + s.seal(23, b"GET"),
+     "UNEXPECTED_MESSAGE", "inside a fragmented handshake message"),
+]
+
+
+def _pad_only(s):
+    """A record whose plaintext is all zeros: no content type at all."""
+    plain = b"\x00" * 20
+    hdr = struct.pack("!BHH", 23, 0x0303, len(plain) + 16)
+    nonce = bytes(a ^ b for a, b in zip(
+        s.iv, b"\x00" * 4 + struct.pack("!Q", s.seq)))
+    s.seq += 1
+    return hdr + s.key.encrypt(nonce, plain, hdr)
+
+
+@pytest.mark.parametrize("case", _BAD_RECORDS, ids=[c[0] for c in
+                                                    _BAD_RECORDS])
+def test_malformed_protected_records_refused(cg, pki, upstream, tmp_path,
+                                              case):
+    """Records only a broken or hostile client sends, sealed correctly:
+    each gets its alert, a log line, and the gateway serves on."""
+    _, make, alert, words = case
+    d = start(cg, pki, [route(upstream)])
+    c, sealer = _crafted(pki, d.port(), tmp_path)
+    try:
+        n = len(d.logs())
+        c.send_raw(make(sealer))
+        _, err = c.read_all()
+        assert err is not None and alert in str(err).upper(), err
+        rec = d.wait_log(lambda r: "client connection error" in
+                         r.get("msg", ""), after=n)
+        assert words in rec["msg"], rec
+    finally:
+        c.close()
+    with connect(pki, d.port(), pki.alice) as other:
+        assert other.request("GET", "/still").status == 200
+
+
+def test_crafted_key_update_fragmented_and_user_canceled(cg, pki, upstream,
+                                                         tmp_path):
+    """What a client may legally do and real clients rarely do: a
+    KeyUpdate split over two records, padding, an empty application
+    record, a user_canceled warning; the request after them, under the
+    updated key, is answered."""
+    d = start(cg, pki, [route(upstream)])
+    c, s = _crafted(pki, d.port(), tmp_path)
+    try:
+        c.send_raw(s.seal(22, b"\x18\x00") + s.seal(22, b"\x00\x01\x00"))
+        s.update()
+        c.send_raw(s.seal(23, b"", padding=100) +
+                   s.seal(21, b"\x01\x5a") +
+                   s.seal(23, build_request("GET", "/crafted", close=True),
+                          padding=7))
+        body, err = c.read_all()
+        assert err is None, err
+        assert body.startswith(b"HTTP/1.1 200"), body[:200]
+    finally:
+        c.close()
+    assert upstream.paths() == ["/crafted"]
 
 
 def test_close_notify_and_tls12_still_served(cg, pki, upstream):
