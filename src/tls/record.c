@@ -36,6 +36,8 @@
 #define REC_MAX_CIPHER (REC_MAX_PLAIN + 256)
 #define REC_RBUF (REC_HDR + REC_MAX_CIPHER)
 #define REC_WRITE_RECORDS 4
+#define REC_MAX_QUEUED 16384 /* protocol records queued before reading stops   \
+                              */
 
 #define CT_ALERT 21
 #define CT_HANDSHAKE 22
@@ -596,6 +598,14 @@ read_records(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
         }
         if (r->eof)
             return 0;
+        if (r->wlen - r->woff > REC_MAX_QUEUED) {
+            /* KeyUpdate answers pile up behind a peer that does not read:
+             * read nothing more of it until they are sent */
+            ssize_t k = write_flush(r, fd, want, c);
+            if (k < 0)
+                return k;
+            r->wacked += (size_t)k;
+        }
         ssize_t st = process_record(r, fd, c);
         if (st == 2)
             return 0;

@@ -7,6 +7,7 @@ connections. TLS 1.2 connections stay with OpenSSL. Records no real client
 sends are sealed by the test itself (Sealer: keys from Python's key log)."""
 
 import hashlib
+import re
 import socket
 import ssl
 import struct
@@ -29,11 +30,18 @@ class RawTLS:
     """A TLS 1.3 client over a plain socket (ssl.SSLObject + MemoryBIO),
     so that records can also be written by hand after the handshake."""
 
-    def __init__(self, pki, port, cert, seconds=10, ctx=None):
+    def __init__(self, pki, port, cert, seconds=10, ctx=None, bufs=None):
         if ctx is None:
             ctx = client_ctx(pki, cert, min_version=ssl.TLSVersion.TLSv1_3)
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout(seconds))
+        if bufs is None:
+            self.sock = socket.create_connection(("127.0.0.1", port),
+                                                 timeout(seconds))
+        else:  # small socket buffers, set before connecting
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, bufs)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, bufs)
+            self.sock.settimeout(timeout(seconds))
+            self.sock.connect(("127.0.0.1", port))
         self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.obj = ctx.wrap_bio(self.inc, self.out,
                                 server_hostname="localhost")
@@ -155,12 +163,12 @@ class Sealer:
         return hdr + self.key.encrypt(nonce, plain, hdr)
 
 
-def _crafted(pki, port, tmp_path):
+def _crafted(pki, port, tmp_path, bufs=None):
     """A TLS 1.3 connection whose further records the test seals itself."""
     keylog = tmp_path / "keys.log"
     ctx = client_ctx(pki, pki.alice, min_version=ssl.TLSVersion.TLSv1_3)
     ctx.keylog_filename = str(keylog)
-    c = RawTLS(pki, port, pki.alice, ctx=ctx)
+    c = RawTLS(pki, port, pki.alice, ctx=ctx, bufs=bufs)
     return c, Sealer(keylog, c.obj.cipher()[0])
 
 
@@ -387,6 +395,58 @@ def test_crafted_key_update_fragmented_and_user_canceled(cg, pki, upstream,
     finally:
         c.close()
     assert upstream.paths() == ["/crafted"]
+
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def test_key_update_flood_from_a_peer_that_does_not_read(cg, pki, upstream,
+                                                          tmp_path):
+    """100,000 KeyUpdates asking for an answer (2.7 MB), from a client that
+    does not read: the answers are not queued in the gateway's memory
+    (they go to the kernel's socket buffer; past 16 KB that the socket
+    does not take, the gateway stops reading the client); once the client
+    reads again every answer arrives, in order, under 100,000 successive
+    keys each way, and the request after them is answered."""
+    import threading
+    d = start(cg, pki, [route(upstream)])
+    c, s = _crafted(pki, d.port(), tmp_path, bufs=4096)
+    blob = []
+    for _ in range(100000):
+        blob.append(s.seal(22, b"\x18\x00\x00\x01\x01"))
+        s.update()
+    blob = b"".join(blob)
+    sent = threading.Event()
+    c.sock.settimeout(None)
+    t = threading.Thread(target=lambda: (c.sock.sendall(blob), sent.set()),
+                         daemon=True)
+    try:
+        before = _rss_kb(d.proc.pid)
+        t.start()
+        sent.wait(timeout(5))  # the kernel's buffers may take it all
+        time.sleep(timeout(0.5))
+        grew = _rss_kb(d.proc.pid) - before
+        assert grew < 1024, "RSS +%d KB with answers nobody reads" % grew
+        c.sock.settimeout(timeout(30))
+        got = b""
+        deadline = time.monotonic() + timeout(60)
+        while not sent.is_set():  # read answers until the blob is in
+            assert time.monotonic() < deadline
+            try:
+                got += c.obj.read(65536)
+            except ssl.SSLWantReadError:
+                c._fill()
+        t.join()
+        c.send_raw(s.seal(23, build_request("GET", "/after-flood",
+                                            close=True)))
+        body, err = c.read_all(seconds=60)
+        assert err is None, err
+        assert (got + body).startswith(b"HTTP/1.1 200")
+    finally:
+        c.close()
+    assert upstream.paths() == ["/after-flood"]
 
 
 def test_close_notify_and_tls12_still_served(cg, pki, upstream):
