@@ -188,17 +188,30 @@ tls_conn_setup_ctx(SSL_CTX *ctx)
  * (record.c): what the connection still needs of the SSL is kept, the
  * SSL freed. Not when anything of the client's is already buffered inside
  * OpenSSL (read-ahead is off after the ClientHello, so nothing normally
- * is), or the suite is not one record.c seals.
+ * is), or the suite is not one record.c seals (TLS 1.3's three, TLS 1.2's
+ * AEAD ones: all the listener offers).
  */
 static void
 handoff(struct tls_conn *c)
 {
     SSL *ssl = c->ssl;
     const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
-    if (SSL_version(ssl) == TLS1_3_VERSION && c->hs != NULL &&
-        c->hs->seen == 3 && ci != NULL && !SSL_has_pending(ssl))
+    bool clean = ci != NULL && !SSL_has_pending(ssl);
+    if (clean && SSL_version(ssl) == TLS1_3_VERSION && c->hs != NULL &&
+        c->hs->seen == 3) {
         c->rec = tls_rec_new(SSL_CIPHER_get_id(ci) & 0xffff, c->hs->v[0],
                              c->hs->v[1], c->hs->len, c->tickets_sent);
+    } else if (clean && SSL_version(ssl) == TLS1_2_VERSION) {
+        unsigned char master[SSL_MAX_MASTER_KEY_LENGTH], cr[32], sr[32];
+        size_t ml = SSL_SESSION_get_master_key(SSL_get_session(ssl), master,
+                                               sizeof(master));
+        const EVP_MD *md = SSL_CIPHER_get_handshake_digest(ci);
+        if (SSL_get_client_random(ssl, cr, 32) == 32 &&
+            SSL_get_server_random(ssl, sr, 32) == 32 && md != NULL)
+            c->rec = tls_rec_new12(SSL_CIPHER_get_cipher_nid(ci),
+                                   EVP_MD_get0_name(md), master, ml, cr, sr);
+        OPENSSL_cleanse(master, sizeof(master));
+    }
     hs_free(c);
     if (c->rec == NULL) { /* stays with OpenSSL: as an idle connection */
         SSL_set_read_ahead(ssl, 1);

@@ -1,10 +1,11 @@
 /*
- * The TLS 1.3 record layer of a server connection once its handshake is
- * done (RFC 8446 section 5). OpenSSL runs the handshake; the application
- * traffic secrets reach conn.c through the key-log callback, and the SSL
- * object (with its buffers, cipher contexts and handshake state, ~20 KB)
- * is freed. What a connection keeps here is two AEAD contexts and the
- * secrets; buffers exist only while a record is in flight, so an idle
+ * The record layer of a server connection once its handshake is done:
+ * TLS 1.3 (RFC 8446 section 5) and TLS 1.2 with an AEAD suite (RFC 5246
+ * 6.2.3.3, RFC 5288, RFC 7905). OpenSSL runs the handshake; the keys
+ * reach conn.c (TLS 1.3: the key-log callback; TLS 1.2: the master secret),
+ * and the SSL object (with its buffers, cipher contexts and handshake
+ * state, ~20 KB) is freed. What a connection keeps here is two AEAD contexts
+ * and the secrets; buffers exist only while a record is in flight, so an idle
  * connection holds none.
  *
  * Reading: records are received into rbuf and decrypted in place; the
@@ -12,14 +13,15 @@
  * SSL_MODE_ENABLE_PARTIAL_WRITE contract: a call seals up to
  * REC_WRITE_RECORDS records, and reports their plaintext only once they
  * have all left; when the socket blocks the caller retries with the same
- * bytes. The only post-handshake message a client may send is KeyUpdate
- * (no post-handshake auth, no renegotiation in TLS 1.3); anything else
- * gets the protocol's alert and fails the connection.
+ * bytes. The only post-handshake message a client may send is TLS 1.3's
+ * KeyUpdate (no post-handshake auth; TLS 1.2 renegotiation is refused);
+ * anything else gets the protocol's alert and fails the connection.
  */
 #include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,12 +35,16 @@
 #define REC_HDR 5
 #define REC_TAG 16
 #define REC_MAX_PLAIN 16384
-#define REC_MAX_CIPHER (REC_MAX_PLAIN + 256)
-#define REC_RBUF (REC_HDR + REC_MAX_CIPHER)
+#define REC_MAX_CIPHER13 (REC_MAX_PLAIN + 256)
+#define REC_MAX_CIPHER12 (REC_MAX_PLAIN + 2048)
+#define REC_RBUF (REC_HDR + REC_MAX_CIPHER12)
+#define REC_MAX_OVERHEAD (8 + REC_TAG) /* TLS 1.2 GCM: explicit nonce */
 #define REC_WRITE_RECORDS 4
-#define REC_MAX_QUEUED 16384 /* protocol records queued before reading stops   \
-                              */
+#define REC_MAX_QUEUED                                                         \
+    16384 /* protocol records queued before reading stops                      \
+           */
 
+#define CT_CCS 20
 #define CT_ALERT 21
 #define CT_HANDSHAKE 22
 #define CT_APPDATA 23
@@ -49,6 +55,7 @@
 #define AL_UNEXPECTED_MESSAGE 10
 #define AL_BAD_RECORD_MAC 20
 #define AL_RECORD_OVERFLOW 22
+#define AL_HANDSHAKE_FAILURE 40
 #define AL_ILLEGAL_PARAMETER 47
 #define AL_DECODE_ERROR 50
 #define AL_INTERNAL_ERROR 80
@@ -81,7 +88,7 @@ static const struct rec_suite suites[] = {
  * (a device, an MQTT client) never holds one.
  */
 #define REC_SCRATCH                                                            \
-    ((size_t)REC_WRITE_RECORDS * (REC_HDR + REC_MAX_PLAIN + 1 + REC_TAG))
+    ((size_t)REC_WRITE_RECORDS * (REC_HDR + REC_MAX_PLAIN + REC_MAX_OVERHEAD))
 #define REC_OWN_AFTER 4
 
 struct rec_thread {
@@ -124,6 +131,7 @@ scratch_buf(void)
 /* Fetched once per process: no fetch (and its lock) per connection. */
 static EVP_CIPHER *ciphers[N_SUITES];
 static EVP_MAC_CTX *hmacs[N_SUITES]; /* HMAC with the suite's hash, no key */
+static EVP_KDF *tls1_prf;            /* TLS 1.2's key block */
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -131,6 +139,7 @@ fetch_all(void)
 {
     if (pthread_key_create(&thread_key, thread_free) != 0)
         abort();
+    tls1_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     for (size_t i = 0; i < N_SUITES; i++) {
         ciphers[i] = EVP_CIPHER_fetch(NULL, suites[i].cipher, NULL);
@@ -159,7 +168,8 @@ struct rec_dir {
 };
 
 struct tls_rec {
-    size_t suite;
+    size_t suite; /* the AEAD (and, for TLS 1.3, the hash) */
+    bool v12;     /* TLS 1.2 records (RFC 5246, 5288, 7905) */
     struct rec_dir rx, tx;
     unsigned char *rbuf; /* received bytes; NULL when none are held */
     size_t rlen;         /* bytes in rbuf */
@@ -292,6 +302,56 @@ tls_rec_new(unsigned suite_id, const unsigned char *client_secret,
     return r;
 }
 
+struct tls_rec *
+tls_rec_new12(int cipher_nid, const char *md, const unsigned char *master,
+              size_t mlen, const unsigned char *client_random,
+              const unsigned char *server_random)
+{
+    pthread_once(&fetch_once, fetch_all);
+    size_t i = cipher_nid == NID_aes_128_gcm         ? 0
+               : cipher_nid == NID_aes_256_gcm       ? 1
+               : cipher_nid == NID_chacha20_poly1305 ? 2
+                                                     : N_SUITES;
+    if (i == N_SUITES || ciphers[i] == NULL || tls1_prf == NULL || md == NULL ||
+        mlen == 0)
+        return NULL;
+    size_t keylen = suites[i].keylen, ivlen = i == 2 ? 12 : 4;
+    /* key_block = PRF(master, "key expansion", server_random +
+     * client_random): client key, server key, client IV, server IV */
+    unsigned char seed[13 + 64], kb[2 * 32 + 2 * 12];
+    memcpy(seed, "key expansion", 13);
+    memcpy(seed + 13, server_random, 32);
+    memcpy(seed + 45, client_random, 32);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)md, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)master,
+                                          mlen),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed,
+                                          sizeof(seed)),
+        OSSL_PARAM_construct_end()};
+    EVP_KDF_CTX *k = EVP_KDF_CTX_new(tls1_prf);
+    bool ok =
+        k != NULL && EVP_KDF_derive(k, kb, 2 * keylen + 2 * ivlen, p) == 1;
+    EVP_KDF_CTX_free(k);
+    struct tls_rec *r = NULL;
+    if (ok) {
+        r = xcalloc(1, sizeof(*r));
+        r->suite = i;
+        r->v12 = true;
+        struct rec_dir *dirs[2] = {&r->rx, &r->tx};
+        for (int d = 0; d < 2; d++) {
+            memcpy(dirs[d]->key, kb + (size_t)d * keylen, keylen);
+            memcpy(dirs[d]->iv, kb + 2 * keylen + (size_t)d * ivlen, ivlen);
+            dirs[d]->suite = i;
+            dirs[d]->enc = d;
+            dirs[d]->seq = 1; /* each side's Finished was record 0 */
+            dirs[d]->key_id = atomic_fetch_add(&next_key_id, 1);
+        }
+    }
+    OPENSSL_cleanse(kb, sizeof(kb));
+    return r;
+}
+
 void
 tls_rec_free(struct tls_rec *r)
 {
@@ -313,55 +373,105 @@ nonce_of(const struct rec_dir *d, unsigned char nonce[12])
         nonce[11 - i] ^= (unsigned char)(d->seq >> (8 * i));
 }
 
-/* Seals len bytes of in with inner type into out (header included; room
- * for REC_HDR + len + 1 + REC_TAG). */
-static bool
-seal(struct rec_dir *d, unsigned char *out, const void *in, size_t len,
-     unsigned char type)
+/* Bytes a record adds to its plaintext (header excluded). */
+static size_t
+rec_overhead(const struct tls_rec *r)
 {
-    size_t clen = len + 1 + REC_TAG;
-    unsigned char nonce[12];
-    int ol;
+    if (!r->v12)
+        return 1 + REC_TAG;                   /* inner content type, tag */
+    return (r->suite == 2 ? 0 : 8) + REC_TAG; /* GCM's explicit nonce */
+}
+
+/* The nonce and additional data of d's next record (type, plaintext
+ * length plen); for TLS 1.2 GCM the explicit nonce is the sequence
+ * number (written at out + REC_HDR when sealing, read from h when
+ * opening). Returns the length of aad. */
+static size_t
+record_params(const struct tls_rec *r, const struct rec_dir *d,
+              const unsigned char *h, unsigned char type, size_t plen,
+              unsigned char nonce[12], unsigned char aad[13])
+{
+    if (!r->v12) {
+        nonce_of(d, nonce);
+        memcpy(aad, h, REC_HDR);
+        return REC_HDR;
+    }
+    for (int i = 0; i < 8; i++)
+        aad[i] = (unsigned char)(d->seq >> (56 - 8 * i));
+    aad[8] = type;
+    aad[9] = 3;
+    aad[10] = 3;
+    aad[11] = (unsigned char)(plen >> 8);
+    aad[12] = (unsigned char)plen;
+    if (r->suite == 2) {
+        nonce_of(d, nonce);
+    } else {
+        memcpy(nonce, d->iv, 4);
+        memcpy(nonce + 4, h + REC_HDR, 8);
+    }
+    return 13;
+}
+
+/* Seals len bytes of in as a record of type into out (room for REC_HDR +
+ * len + rec_overhead); returns its size, 0 on failure. */
+static size_t
+seal(struct tls_rec *r, struct rec_dir *d, unsigned char *out, const void *in,
+     size_t len, unsigned char type)
+{
     EVP_CIPHER_CTX *x = dir_ctx(d);
     if (x == NULL || d->seq == UINT64_MAX)
-        return false; /* (never reached: 2^64 records) */
-    out[0] = CT_APPDATA;
+        return 0; /* (never reached: 2^64 records) */
+    size_t explicit_n = r->v12 && r->suite != 2 ? 8 : 0;
+    size_t clen = len + rec_overhead(r);
+    unsigned char nonce[12], aad[13];
+    int ol;
+    out[0] = r->v12 ? type : CT_APPDATA;
     out[1] = 3;
     out[2] = 3;
     out[3] = (unsigned char)(clen >> 8);
     out[4] = (unsigned char)clen;
-    nonce_of(d, nonce);
-    unsigned char *body = out + REC_HDR;
+    for (size_t i = 0; i < explicit_n; i++)
+        out[REC_HDR + i] = (unsigned char)(d->seq >> (56 - 8 * i));
+    size_t aadlen = record_params(r, d, out, type, len, nonce, aad);
+    unsigned char *body = out + REC_HDR + explicit_n;
+    size_t tail = r->v12 ? 0 : 1;
     bool ok =
         EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, 1) == 1 &&
-        EVP_EncryptUpdate(x, NULL, &ol, out, REC_HDR) == 1 &&
+        EVP_EncryptUpdate(x, NULL, &ol, aad, (int)aadlen) == 1 &&
         (len == 0 || EVP_EncryptUpdate(x, body, &ol, in, (int)len) == 1) &&
-        EVP_EncryptUpdate(x, body + len, &ol, &type, 1) == 1 &&
-        EVP_EncryptFinal_ex(x, body + len + 1, &ol) == 1 &&
+        (tail == 0 || EVP_EncryptUpdate(x, body + len, &ol, &type, 1) == 1) &&
+        EVP_EncryptFinal_ex(x, body + len + tail, &ol) == 1 &&
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, REC_TAG,
-                            body + len + 1) == 1;
+                            body + len + tail) == 1;
     d->seq++;
-    return ok;
+    return ok ? REC_HDR + clen : 0;
 }
 
-/* Opens the record at h (header, then clen bytes) in place. */
+/* Opens the record at h (header, then clen bytes) in place: its
+ * plaintext at *p, *n (TLS 1.3: inner type and padding included). */
 static bool
-open_record(struct rec_dir *d, unsigned char *h, size_t clen)
+open_record(const struct tls_rec *r, struct rec_dir *d, unsigned char *h,
+            size_t clen, unsigned char **p, size_t *n)
 {
-    unsigned char nonce[12];
+    size_t explicit_n = r->v12 && r->suite != 2 ? 8 : 0;
+    if (clen < explicit_n + REC_TAG + (r->v12 ? 0 : 1))
+        return false;
+    size_t plen = clen - explicit_n - REC_TAG;
+    unsigned char nonce[12], aad[13];
     int ol;
-    unsigned char *body = h + REC_HDR;
-    size_t plen = clen - REC_TAG;
-    nonce_of(d, nonce);
+    unsigned char *body = h + REC_HDR + explicit_n;
+    size_t aadlen = record_params(r, d, h, h[0], plen, nonce, aad);
     EVP_CIPHER_CTX *x = dir_ctx(d);
     bool ok =
         x != NULL && EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, 0) == 1 &&
-        EVP_DecryptUpdate(x, NULL, &ol, h, REC_HDR) == 1 &&
-        EVP_DecryptUpdate(x, body, &ol, body, (int)plen) == 1 &&
+        EVP_DecryptUpdate(x, NULL, &ol, aad, (int)aadlen) == 1 &&
+        (plen == 0 || EVP_DecryptUpdate(x, body, &ol, body, (int)plen) == 1) &&
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, REC_TAG, body + plen) ==
             1 &&
         EVP_DecryptFinal_ex(x, body + plen, &ol) == 1;
     d->seq++;
+    *p = body;
+    *n = plen;
     return ok;
 }
 
@@ -369,15 +479,14 @@ open_record(struct rec_dir *d, unsigned char *h, size_t clen)
 static bool
 queue_record(struct tls_rec *r, const void *in, size_t len, unsigned char type)
 {
-    size_t need = REC_HDR + len + 1 + REC_TAG;
+    size_t need = REC_HDR + len + rec_overhead(r);
     if (r->woff == r->wlen) {
         r->woff = r->wlen = 0;
     }
     r->wbuf = xrealloc(r->wbuf, r->wlen + need);
-    if (!seal(&r->tx, r->wbuf + r->wlen, in, len, type))
-        return false;
-    r->wlen += need;
-    return true;
+    size_t k = seal(r, &r->tx, r->wbuf + r->wlen, in, len, type);
+    r->wlen += k;
+    return k > 0;
 }
 
 /* Sends p[*sent..len): 1 all sent, 0 the socket is full, -1 error. */
@@ -483,29 +592,42 @@ process_record(struct tls_rec *r, int fd, struct tls_conn *c)
         return 0;
     unsigned char *h = r->rbuf + r->roff;
     size_t clen = (size_t)h[3] << 8 | h[4];
-    if (h[0] != CT_APPDATA)
+    if (r->v12 ? h[0] < CT_ALERT || h[0] > CT_APPDATA : h[0] != CT_APPDATA)
         return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
-                          "unprotected record after the handshake");
-    if (clen > REC_MAX_CIPHER)
+                          !r->v12 ? "unprotected record after the handshake"
+                          : h[0] == CT_CCS
+                              ? "change_cipher_spec after the handshake"
+                              : "record of an unknown content type");
+    if (clen > (r->v12 ? REC_MAX_CIPHER12 : REC_MAX_CIPHER13))
         return fail_alert(r, fd, AL_RECORD_OVERFLOW, c,
-                          "record longer than 2^14 + 256 bytes");
+                          r->v12 ? "record longer than 2^14 + 2048 bytes"
+                                 : "record longer than 2^14 + 256 bytes");
     if (avail < REC_HDR + clen)
         return 0;
-    if (clen < REC_TAG + 1 || !open_record(&r->rx, h, clen))
+    unsigned char *p;
+    size_t n;
+    if (!open_record(r, &r->rx, h, clen, &p, &n))
         return fail_alert(r, fd, AL_BAD_RECORD_MAC, c,
                           "record authentication failed");
-    unsigned char *p = h + REC_HDR;
-    size_t n = clen - REC_TAG;
     r->roff += REC_HDR + clen;
-    while (n > 0 && p[n - 1] == 0)
-        n--; /* padding */
-    if (n == 0)
-        return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
-                          "record without a content type");
-    unsigned char type = p[--n];
+    unsigned char type = h[0];
+    if (!r->v12) {
+        while (n > 0 && p[n - 1] == 0)
+            n--; /* padding */
+        if (n == 0)
+            return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
+                              "record without a content type");
+        type = p[--n];
+    }
     if (n > REC_MAX_PLAIN)
         return fail_alert(r, fd, AL_RECORD_OVERFLOW, c,
                           "plaintext longer than 2^14 bytes");
+    if (r->v12 && type == CT_HANDSHAKE) /* SSL_OP_NO_RENEGOTIATION */
+        return fail_alert(r, fd, AL_HANDSHAKE_FAILURE, c,
+                          "renegotiation refused");
+    if (r->v12 && type == CT_ALERT && n == 2 && p[0] == 1 &&
+        p[1] != AL_CLOSE_NOTIFY)
+        return 1; /* TLS 1.2 warning alerts are informational */
     if (type != CT_HANDSHAKE && r->hs_len > 0)
         return fail_alert(r, fd, AL_UNEXPECTED_MESSAGE, c,
                           "record inside a fragmented handshake message");
@@ -698,13 +820,14 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
     size_t olen = 0, sent = 0;
     for (size_t off = 0; off < take; off += REC_MAX_PLAIN) {
         size_t k = take - off < REC_MAX_PLAIN ? take - off : REC_MAX_PLAIN;
-        if (!seal(&r->tx, out + olen, p + off, k, CT_APPDATA)) {
+        size_t sealed = seal(r, &r->tx, out + olen, p + off, k, CT_APPDATA);
+        if (sealed == 0) {
             snprintf(tls_conn_errbuf(c), TLS_ERR_LEN,
                      "TLS record: sealing failed");
             r->failed = true;
             return CG_EIO;
         }
-        olen += REC_HDR + k + 1 + REC_TAG;
+        olen += sealed;
     }
     int f = send_all(fd, out, olen, &sent);
     if (f < 0) {

@@ -171,7 +171,7 @@ const char *tls_facts_revoked(const struct tls_facts *f,
 void tls_peer_algs(X509 *x, char *sig, size_t sig_len, char *key,
                    size_t key_len);
 
-/* --- The TLS 1.3 record layer after the handshake (record.c) --------- */
+/* --- The record layer after the handshake (record.c) ------------------ */
 
 struct tls_rec;
 
@@ -183,6 +183,14 @@ struct tls_rec;
 struct tls_rec *tls_rec_new(unsigned suite_id, const unsigned char *csecret,
                             const unsigned char *ssecret, size_t len,
                             uint64_t tx_seq);
+/* The same for a TLS 1.2 connection with an AEAD suite (cipher_nid
+ * NID_aes_128_gcm, NID_aes_256_gcm or NID_chacha20_poly1305, md its PRF
+ * hash): keys from the master secret and the hello randoms (32 bytes
+ * each); both sides' Finished were their record 0. */
+struct tls_rec *tls_rec_new12(int cipher_nid, const char *md,
+                              const unsigned char *master, size_t mlen,
+                              const unsigned char *client_random,
+                              const unsigned char *server_random);
 void tls_rec_free(struct tls_rec *r);
 /* As tls_conn_read/tls_conn_write on fd (*want set with CG_EAGAIN; c's
  * error filled with CG_EIO). */
