@@ -229,6 +229,17 @@ handoff(struct tls_conn *c)
     c->ssl = NULL;
 }
 
+const struct tls_facts *
+tls_conn_facts(struct tls_conn *c)
+{
+    if (!c->facts_own && !SSL_session_reused(c->ssl)) {
+        tls_facts_set(&c->facts, SSL_get0_peer_certificate(c->ssl),
+                      SSL_get0_verified_chain(c->ssl));
+        c->facts_own = true;
+    }
+    return &c->facts;
+}
+
 /* Completes the identity and verdict once the handshake is done. */
 static void
 handshake_finish(struct tls_conn *c)
@@ -247,7 +258,7 @@ handshake_finish(struct tls_conn *c)
     } else {
         if (!c->verify_ran)
             c->verdict = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
-        tls_facts_set(&c->facts, peer, SSL_get0_verified_chain(c->ssl));
+        (void)tls_conn_facts(c);
     }
     enum cg_auth_mode mode = c->l->vh[c->vhost].mode;
     if (mode == CG_AUTH_REPORT)

@@ -327,12 +327,8 @@ new_cb(SSL *ssl, SSL_SESSION *sess)
     e->sess = copy;
     e->verdict = c->verdict;
     e->ident = ident_ref(c->ident);
-    bool ok = c->verdict.status == CG_VERIFY_SUCCESS;
-    if (ok && SSL_session_reused(ssl))
-        tls_facts_copy(&e->facts, &c->facts); /* the resumed entry's */
-    else if (ok)
-        tls_facts_set(&e->facts, SSL_get0_peer_certificate(ssl),
-                      SSL_get0_verified_chain(ssl));
+    if (c->verdict.status == CG_VERIFY_SUCCESS)
+        tls_facts_copy(&e->facts, tls_conn_facts(c));
     pthread_mutex_lock(&s->mu);
     struct sess_entry *out = insert_locked(s, e);
     pthread_mutex_unlock(&s->mu);

@@ -206,6 +206,11 @@ bool tls_rec_sock_drained(const struct tls_rec *r);
 /* Sends close_notify, best effort; the connection is finished after. */
 void tls_rec_close_notify(struct tls_rec *r, int fd);
 
+/* The facts of c's client certificate once it is verified: a resumed
+ * connection's came with its session (sessions.c); a full handshake's are
+ * made on first use, once for the connection and its cache entry. */
+const struct tls_facts *tls_conn_facts(struct tls_conn *c);
+
 /* c's error text buffer (TLS_ERR_LEN bytes), made on first use. */
 char *tls_conn_errbuf(struct tls_conn *c);
 
@@ -241,6 +246,7 @@ struct tls_conn {
     /* the client certificate, once the handshake is done (resumed: from
      * the session-cache entry); its DER is in ident */
     struct tls_facts facts;
+    bool facts_own; /* facts made from this handshake (tls_conn_facts) */
     /* kept from the SSL after the hand-over (rec) */
     bool resumed;
     const char *version;
