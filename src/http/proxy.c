@@ -546,6 +546,33 @@ client_gone(struct proxy_conn *pc, bool eof)
     pc_close(pc);
 }
 
+/* The upstream connection's connect step, then its queued bytes: 1
+ * progress, 0 none, -1 it is gone (handled). */
+static int
+upstream_send(struct proxy_conn *pc)
+{
+    struct upconn *up = pc->up;
+    int progress = 0;
+    if (up != NULL && up->state != UP_READY) {
+        int c = up_connect_step(up);
+        if (c < 0) {
+            upstream_gone(pc, false);
+            return -1;
+        }
+        progress |= c > 0;
+    }
+    if (up != NULL && up->state == UP_READY) {
+        int r = stream_flush(&up->s, &up->out, NULL);
+        if (r < 0) {
+            snprintf(up->err, sizeof(up->err), "write failed");
+            upstream_gone(pc, false);
+            return -1;
+        }
+        progress |= r > 0;
+    }
+    return progress;
+}
+
 /* One pass over both sides; returns true on progress. */
 static bool
 run_once(struct proxy_conn *pc)
@@ -562,24 +589,10 @@ run_once(struct proxy_conn *pc)
             pc_close(pc);
         return false;
     }
-    struct upconn *up = pc->up;
-    if (up != NULL && up->state != UP_READY) {
-        int c = up_connect_step(up);
-        if (c < 0) {
-            upstream_gone(pc, false);
-            return true;
-        }
-        progress |= c > 0;
-    }
-    if (up != NULL && up->state == UP_READY) {
-        r = stream_flush(&up->s, &up->out, NULL);
-        if (r < 0) {
-            snprintf(up->err, sizeof(up->err), "write failed");
-            upstream_gone(pc, false);
-            return true;
-        }
-        progress |= r > 0;
-    }
+    r = upstream_send(pc);
+    if (r < 0)
+        return true;
+    progress |= r > 0;
     if (client_may_read(pc)) {
         r = stream_fill(&pc->s, &pc->in);
         if (r < 0) {
@@ -594,7 +607,7 @@ run_once(struct proxy_conn *pc)
     if (pc->dead || pc->state == PC_CLOSING)
         return progress;
     if (upstream_may_read(pc)) {
-        up = pc->up;
+        struct upconn *up = pc->up;
         r = stream_fill(&up->s, &up->in);
         if (r < 0) {
             upstream_gone(pc, r == -2);

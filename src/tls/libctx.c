@@ -9,13 +9,15 @@
  * cache): ~100-130 us per certificate here, more than an ECDSA verify.
  *
  * What: a library context whose only provider, "certgate-tls", is the
- * default provider seen through a narrower window: every operation is the
- * default provider's own (same algorithm tables, same implementations,
- * same provider context), except that its decoders are only those that
- * read DER SubjectPublicKeyInfo (the one structure certificate parsing
- * needs) of key types that can sign (the only keys that can authenticate
- * a peer or issue a certificate). Such a certificate decodes exactly as
- * before, at ~40% of the cost. Private keys are loaded in the default context
+ * default provider seen through a narrower window: every implementation is
+ * the default provider's own (same algorithm tables, same implementations,
+ * same provider context), but only some are shown: of its decoders (and
+ * encoders) those for DER SubjectPublicKeyInfo (the one structure
+ * certificate parsing needs) of key types that can sign (the only keys
+ * that can authenticate a peer or issue a certificate), of the other
+ * operations what a TLS server with client authentication uses (see
+ * windows[]). Such a certificate decodes exactly as before, at ~40% of
+ * the cost. Private keys are loaded in the default context
  * (listener.c) and used across providers by OpenSSL's key export, cached
  * per key.
  *

@@ -1,0 +1,413 @@
+/*
+ * The record layer's cryptography (see record.c): the AEAD suites, keys
+ * from TLS 1.3's traffic secrets (HKDF-Expand-Label, KeyUpdate) or TLS
+ * 1.2's key block, the cipher contexts (a worker's shared ones, then a
+ * busy connection's own), sealing and opening one record.
+ */
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/xmalloc.h"
+#include "tls/record_int.h"
+
+struct rec_suite {
+    unsigned id; /* the low 16 bits of SSL_CIPHER_get_id */
+    const char *cipher;
+    const char *md;
+    size_t keylen;
+    size_t hashlen;
+};
+
+static const struct rec_suite suites[] = {
+    {0x1301, "AES-128-GCM", "SHA256", 16, 32},
+    {0x1302, "AES-256-GCM", "SHA384", 32, 48},
+    {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32},
+};
+#define N_SUITES (sizeof(suites) / sizeof(suites[0]))
+
+/*
+ * Per worker thread. The scratch buffer: records are received into and
+ * sealed in it; a connection copies out only what is left over (a
+ * partial record, a blocked send), so the common case allocates nothing
+ * per record. The shared cipher contexts (per suite and direction): a
+ * connection's first REC_OWN_AFTER records in a direction are sealed or
+ * opened with one of them, re-keyed when another key was loaded last
+ * (~0.2 us); only a connection that keeps talking gets contexts of its
+ * own (~1.1 KB each). A connection that sends one request and then idles
+ * (a device, an MQTT client) never holds one.
+ */
+#define REC_OWN_AFTER 4
+
+struct rec_thread {
+    unsigned char scratch[REC_SCRATCH];
+    EVP_CIPHER_CTX *shared[N_SUITES][2]; /* [suite][enc] */
+    uint64_t loaded[N_SUITES][2];        /* key id in it (0: none) */
+};
+
+static pthread_key_t thread_key;
+static _Atomic uint64_t next_key_id = 1;
+
+static void
+thread_free(void *p)
+{
+    struct rec_thread *t = p;
+    for (size_t i = 0; i < N_SUITES; i++) {
+        EVP_CIPHER_CTX_free(t->shared[i][0]);
+        EVP_CIPHER_CTX_free(t->shared[i][1]);
+    }
+    free(t);
+}
+
+static struct rec_thread *
+rec_thread(void)
+{
+    struct rec_thread *t = pthread_getspecific(thread_key);
+    if (t == NULL) {
+        t = xcalloc(1, sizeof(*t));
+        pthread_setspecific(thread_key, t);
+    }
+    return t;
+}
+
+unsigned char *
+rec_scratch(void)
+{
+    return rec_thread()->scratch;
+}
+
+/* Fetched once per process: no fetch (and its lock) per connection. */
+static EVP_CIPHER *ciphers[N_SUITES];
+static EVP_MAC_CTX *hmacs[N_SUITES]; /* HMAC with the suite's hash, no key */
+static EVP_KDF *tls1_prf;            /* TLS 1.2's key block */
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void
+fetch_all(void)
+{
+    if (pthread_key_create(&thread_key, thread_free) != 0)
+        abort();
+    tls1_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    for (size_t i = 0; i < N_SUITES; i++) {
+        ciphers[i] = EVP_CIPHER_fetch(NULL, suites[i].cipher, NULL);
+        hmacs[i] = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+        OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(
+                              OSSL_MAC_PARAM_DIGEST, (char *)suites[i].md, 0),
+                          OSSL_PARAM_construct_end()};
+        if (hmacs[i] != NULL && EVP_MAC_CTX_set_params(hmacs[i], p) != 1) {
+            EVP_MAC_CTX_free(hmacs[i]);
+            hmacs[i] = NULL;
+        }
+    }
+    EVP_MAC_free(mac);
+}
+
+/* HKDF-Expand-Label(secret, label, "", len) for len <= the hash length:
+ * one HMAC block (RFC 8446 section 7.1, RFC 5869). */
+static bool
+expand_label(EVP_MAC_CTX *m, const unsigned char *secret, size_t slen,
+             const char *label, unsigned char *out, size_t len)
+{
+    unsigned char info[2 + 1 + 6 + 16 + 1 + 1];
+    size_t ll = strlen(label);
+    info[0] = (unsigned char)(len >> 8);
+    info[1] = (unsigned char)len;
+    info[2] = (unsigned char)(6 + ll);
+    memcpy(info + 3, "tls13 ", 6);
+    memcpy(info + 9, label, ll);
+    info[9 + ll] = 0;  /* empty context */
+    info[10 + ll] = 1; /* T(1) */
+    unsigned char t[EVP_MAX_MD_SIZE];
+    size_t tl = 0;
+    bool ok = EVP_MAC_init(m, secret, slen, NULL) == 1 &&
+              EVP_MAC_update(m, info, 11 + ll) == 1 &&
+              EVP_MAC_final(m, t, &tl, sizeof(t)) == 1 && tl >= len;
+    if (ok)
+        memcpy(out, t, len);
+    OPENSSL_cleanse(t, sizeof(t));
+    return ok;
+}
+
+/* d has a new key (and IV): sequence numbers from seq, any context of
+ * its own made again. */
+static void
+dir_rekeyed(struct rec_dir *d, size_t suite, int enc, uint64_t seq)
+{
+    d->suite = suite;
+    d->enc = enc;
+    d->seq = seq;
+    d->key_id = atomic_fetch_add(&next_key_id, 1);
+    EVP_CIPHER_CTX_free(d->ctx);
+    d->ctx = NULL;
+}
+
+/* Keys direction d from d->secret (a new one, or after a KeyUpdate). */
+static bool
+dir_key(const struct tls_rec *r, struct rec_dir *d, int enc)
+{
+    const struct rec_suite *s = &suites[r->suite];
+    EVP_MAC_CTX *m = EVP_MAC_CTX_dup(hmacs[r->suite]);
+    bool ok =
+        m != NULL &&
+        expand_label(m, d->secret, s->hashlen, "key", d->key, s->keylen) &&
+        expand_label(m, d->secret, s->hashlen, "iv", d->iv, 12);
+    EVP_MAC_CTX_free(m);
+    dir_rekeyed(d, r->suite, enc, 0);
+    return ok;
+}
+
+/* The cipher context for d's next record: the thread's shared one,
+ * keyed for d, for its first records, then one of its own. */
+static EVP_CIPHER_CTX *
+dir_ctx(struct rec_dir *d)
+{
+    if (d->ctx != NULL)
+        return d->ctx;
+    const EVP_CIPHER *cipher = ciphers[d->suite];
+    if (d->uses++ < REC_OWN_AFTER) {
+        struct rec_thread *t = rec_thread();
+        EVP_CIPHER_CTX **x = &t->shared[d->suite][d->enc];
+        uint64_t *loaded = &t->loaded[d->suite][d->enc];
+        if (*x == NULL && (*x = EVP_CIPHER_CTX_new()) == NULL)
+            return NULL;
+        if (*loaded != d->key_id) {
+            *loaded = 0;
+            if (EVP_CipherInit_ex2(*x, cipher, d->key, NULL, d->enc, NULL) != 1)
+                return NULL;
+            *loaded = d->key_id;
+        }
+        return *x;
+    }
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    if (x == NULL ||
+        EVP_CipherInit_ex2(x, cipher, d->key, NULL, d->enc, NULL) != 1) {
+        EVP_CIPHER_CTX_free(x);
+        return NULL;
+    }
+    return d->ctx = x;
+}
+
+/* secret <- HKDF-Expand-Label(secret, "traffic upd", "", Hash.length) */
+bool
+rec_dir_update(struct tls_rec *r, struct rec_dir *d, int enc)
+{
+    size_t hl = suites[r->suite].hashlen;
+    unsigned char next[48];
+    EVP_MAC_CTX *m = EVP_MAC_CTX_dup(hmacs[r->suite]);
+    bool ok =
+        m != NULL && expand_label(m, d->secret, hl, "traffic upd", next, hl);
+    EVP_MAC_CTX_free(m);
+    if (ok)
+        memcpy(d->secret, next, hl);
+    OPENSSL_cleanse(next, sizeof(next));
+    return ok && dir_key(r, d, enc);
+}
+
+struct tls_rec *
+tls_rec_new(unsigned suite_id, const unsigned char *client_secret,
+            const unsigned char *server_secret, size_t len, uint64_t tx_seq)
+{
+    pthread_once(&fetch_once, fetch_all);
+    size_t i = 0;
+    while (i < N_SUITES && suites[i].id != suite_id)
+        i++;
+    if (i == N_SUITES || ciphers[i] == NULL || hmacs[i] == NULL ||
+        len != suites[i].hashlen)
+        return NULL;
+    struct tls_rec *r = xcalloc(1, sizeof(*r));
+    r->suite = i;
+    memcpy(r->rx.secret, client_secret, len);
+    memcpy(r->tx.secret, server_secret, len);
+    if (!dir_key(r, &r->rx, 0) || !dir_key(r, &r->tx, 1)) {
+        tls_rec_free(r);
+        return NULL;
+    }
+    r->tx.seq = tx_seq;
+    return r;
+}
+
+struct tls_rec *
+tls_rec_new12(int cipher_nid, const char *md, const unsigned char *master,
+              size_t mlen, const unsigned char *client_random,
+              const unsigned char *server_random)
+{
+    pthread_once(&fetch_once, fetch_all);
+    size_t i = cipher_nid == NID_aes_128_gcm         ? 0
+               : cipher_nid == NID_aes_256_gcm       ? 1
+               : cipher_nid == NID_chacha20_poly1305 ? 2
+                                                     : N_SUITES;
+    if (i == N_SUITES || ciphers[i] == NULL || tls1_prf == NULL || md == NULL ||
+        mlen == 0)
+        return NULL;
+    size_t keylen = suites[i].keylen, ivlen = i == 2 ? 12 : 4;
+    /* key_block = PRF(master, "key expansion", server_random +
+     * client_random): client key, server key, client IV, server IV */
+    unsigned char seed[13 + 64], kb[2 * 32 + 2 * 12];
+    memcpy(seed, "key expansion", 13);
+    memcpy(seed + 13, server_random, 32);
+    memcpy(seed + 45, client_random, 32);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)md, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)master,
+                                          mlen),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed,
+                                          sizeof(seed)),
+        OSSL_PARAM_construct_end()};
+    EVP_KDF_CTX *k = EVP_KDF_CTX_new(tls1_prf);
+    bool ok =
+        k != NULL && EVP_KDF_derive(k, kb, 2 * keylen + 2 * ivlen, p) == 1;
+    EVP_KDF_CTX_free(k);
+    struct tls_rec *r = NULL;
+    if (ok) {
+        r = xcalloc(1, sizeof(*r));
+        r->suite = i;
+        r->v12 = true;
+        struct rec_dir *dirs[2] = {&r->rx, &r->tx};
+        for (int d = 0; d < 2; d++) {
+            memcpy(dirs[d]->key, kb + (size_t)d * keylen, keylen);
+            memcpy(dirs[d]->iv, kb + 2 * keylen + (size_t)d * ivlen, ivlen);
+            /* each side's Finished was its record 0 */
+            dir_rekeyed(dirs[d], i, d, 1);
+        }
+    }
+    OPENSSL_cleanse(kb, sizeof(kb));
+    return r;
+}
+
+void
+tls_rec_free(struct tls_rec *r)
+{
+    if (r == NULL)
+        return;
+    EVP_CIPHER_CTX_free(r->rx.ctx);
+    EVP_CIPHER_CTX_free(r->tx.ctx);
+    free(r->rbuf);
+    free(r->wbuf);
+    OPENSSL_cleanse(r, sizeof(*r));
+    free(r);
+}
+
+static void
+nonce_of(const struct rec_dir *d, unsigned char nonce[12])
+{
+    memcpy(nonce, d->iv, 12);
+    for (int i = 0; i < 8; i++)
+        nonce[11 - i] ^= (unsigned char)(d->seq >> (8 * i));
+}
+
+/* Bytes a record adds to its plaintext (header excluded). */
+size_t
+rec_overhead(const struct tls_rec *r)
+{
+    if (!r->v12)
+        return 1 + REC_TAG;                   /* inner content type, tag */
+    return (r->suite == 2 ? 0 : 8) + REC_TAG; /* GCM's explicit nonce */
+}
+
+/* The nonce and additional data of d's next record (type, plaintext
+ * length plen); for TLS 1.2 GCM the explicit nonce is the sequence
+ * number (written at out + REC_HDR when sealing, read from h when
+ * opening). Returns the length of aad. */
+static size_t
+record_params(const struct tls_rec *r, const struct rec_dir *d,
+              const unsigned char *h, unsigned char type, size_t plen,
+              unsigned char nonce[12], unsigned char aad[13])
+{
+    if (!r->v12) {
+        nonce_of(d, nonce);
+        memcpy(aad, h, REC_HDR);
+        return REC_HDR;
+    }
+    for (int i = 0; i < 8; i++)
+        aad[i] = (unsigned char)(d->seq >> (56 - 8 * i));
+    aad[8] = type;
+    aad[9] = 3;
+    aad[10] = 3;
+    aad[11] = (unsigned char)(plen >> 8);
+    aad[12] = (unsigned char)plen;
+    if (r->suite == 2) {
+        nonce_of(d, nonce);
+    } else {
+        memcpy(nonce, d->iv, 4);
+        memcpy(nonce + 4, h + REC_HDR, 8);
+    }
+    return 13;
+}
+
+/* Seals len bytes of in as a record of type into out (room for REC_HDR +
+ * len + rec_overhead); returns its size, 0 on failure. */
+size_t
+rec_seal(struct tls_rec *r, struct rec_dir *d, unsigned char *out,
+         const void *in, size_t len, unsigned char type)
+{
+    EVP_CIPHER_CTX *x = dir_ctx(d);
+    if (x == NULL || d->seq == UINT64_MAX)
+        return 0; /* (never reached: 2^64 records) */
+    size_t explicit_n = r->v12 && r->suite != 2 ? 8 : 0;
+    size_t clen = len + rec_overhead(r);
+    unsigned char nonce[12], aad[13];
+    int ol;
+    out[0] = r->v12 ? type : CT_APPDATA;
+    out[1] = 3;
+    out[2] = 3;
+    out[3] = (unsigned char)(clen >> 8);
+    out[4] = (unsigned char)clen;
+    for (size_t i = 0; i < explicit_n; i++)
+        out[REC_HDR + i] = (unsigned char)(d->seq >> (56 - 8 * i));
+    size_t aadlen = record_params(r, d, out, type, len, nonce, aad);
+    unsigned char *body = out + REC_HDR + explicit_n;
+    size_t tail = r->v12 ? 0 : 1;
+    bool ok =
+        EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, 1) == 1 &&
+        EVP_EncryptUpdate(x, NULL, &ol, aad, (int)aadlen) == 1 &&
+        (len == 0 || EVP_EncryptUpdate(x, body, &ol, in, (int)len) == 1) &&
+        (tail == 0 || EVP_EncryptUpdate(x, body + len, &ol, &type, 1) == 1) &&
+        EVP_EncryptFinal_ex(x, body + len + tail, &ol) == 1 &&
+        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, REC_TAG,
+                            body + len + tail) == 1;
+    d->seq++;
+    return ok ? REC_HDR + clen : 0;
+}
+
+/* Opens the record at h (header, then clen bytes) in place: its
+ * plaintext at *p, *n (TLS 1.3: inner type and padding included). */
+bool
+rec_open(const struct tls_rec *r, struct rec_dir *d, unsigned char *h,
+         size_t clen, unsigned char **p, size_t *n)
+{
+    size_t explicit_n = r->v12 && r->suite != 2 ? 8 : 0;
+    if (clen < explicit_n + REC_TAG + (r->v12 ? 0 : 1))
+        return false;
+    size_t plen = clen - explicit_n - REC_TAG;
+    unsigned char nonce[12], aad[13];
+    int ol;
+    unsigned char *body = h + REC_HDR + explicit_n;
+    size_t aadlen = record_params(r, d, h, h[0], plen, nonce, aad);
+    EVP_CIPHER_CTX *x = dir_ctx(d);
+    bool ok =
+        x != NULL && EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, 0) == 1 &&
+        EVP_DecryptUpdate(x, NULL, &ol, aad, (int)aadlen) == 1 &&
+        (plen == 0 || EVP_DecryptUpdate(x, body, &ol, body, (int)plen) == 1) &&
+        EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, REC_TAG, body + plen) ==
+            1 &&
+        EVP_DecryptFinal_ex(x, body + plen, &ol) == 1;
+    d->seq++;
+    *p = body;
+    *n = plen;
+    return ok;
+}
+
+void
+tls_rec_quiet(struct tls_rec *r)
+{
+    EVP_CIPHER_CTX_free(r->rx.ctx);
+    EVP_CIPHER_CTX_free(r->tx.ctx);
+    r->rx.ctx = r->tx.ctx = NULL;
+    r->rx.uses = r->tx.uses = 0; /* shared contexts again until busy */
+}
