@@ -126,8 +126,21 @@ hs_free(struct tls_conn *c)
     }
 }
 
-/* Key-log lines ("LABEL <client random> <secret>", hex): the two
- * application traffic secrets are kept until the hand-over. */
+void
+tls_conn_secret(struct tls_conn *c, int which, const unsigned char *secret,
+                size_t len)
+{
+    if (len != 32 && len != 48)
+        return;
+    if (c->hs == NULL)
+        c->hs = xcalloc(1, sizeof(*c->hs));
+    memcpy(c->hs->v[which], secret, len);
+    c->hs->len = (unsigned char)len;
+    c->hs->seen |= (unsigned char)(1 << which);
+}
+
+/* Key-log lines ("LABEL <client random> <secret>", hex), when the
+ * listener context's KDF cannot give the secrets (kdftap.c). */
 static void
 keylog_cb(const SSL *ssl, const char *line)
 {
@@ -144,19 +157,18 @@ keylog_cb(const SSL *ssl, const char *line)
         if (sp == NULL)
             return;
         const char *hex = sp + 1;
-        if (c->hs == NULL)
-            c->hs = xcalloc(1, sizeof(*c->hs));
+        unsigned char v[48];
         size_t n = strlen(hex) / 2;
-        if (n != 32 && n != 48)
+        if (n > sizeof(v))
             return;
         for (size_t k = 0; k < n; k++) {
             int hi = cg_hexval(hex[2 * k]), lo = cg_hexval(hex[2 * k + 1]);
             if (hi < 0 || lo < 0)
                 return;
-            c->hs->v[i][k] = (unsigned char)(hi << 4 | lo);
+            v[k] = (unsigned char)(hi << 4 | lo);
         }
-        c->hs->len = (unsigned char)n;
-        c->hs->seen |= (unsigned char)(1 << i);
+        tls_conn_secret(c, i, v, n);
+        OPENSSL_cleanse(v, sizeof(v));
     }
 }
 
@@ -179,7 +191,8 @@ msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
 void
 tls_conn_setup_ctx(SSL_CTX *ctx)
 {
-    SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+    if (!tls_kdftap_ready())
+        SSL_CTX_set_keylog_callback(ctx, keylog_cb);
     SSL_CTX_set_msg_callback(ctx, msg_cb);
 }
 
@@ -276,7 +289,10 @@ tls_conn_handshake(struct tls_conn *c)
 {
     ERR_clear_error();
     errno = 0;
+    if (c->l != NULL)
+        tls_kdftap_arm(c);
     int r = SSL_do_handshake(c->ssl);
+    tls_kdftap_arm(NULL);
     if (r == 1) {
         handshake_finish(c);
         return 0;

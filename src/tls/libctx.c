@@ -17,9 +17,10 @@
  * that can authenticate a peer or issue a certificate), of the other
  * operations what a TLS server with client authentication uses (see
  * windows[]). Such a certificate decodes exactly as before, at ~40% of
- * the cost. Private keys are loaded in the default context
- * (listener.c) and used across providers by OpenSSL's key export, cached
- * per key.
+ * the cost. Its EC SubjectPublicKeyInfo decoder has its decode function
+ * replaced (ecspki.c: the curve is built once, not per key). Private keys are
+ * loaded in the default context (listener.c) and used across providers by
+ * OpenSSL's key export, cached per key.
  *
  * Process-wide, built once (like OpenSSL's own default context); NULL
  * (the default context) when it cannot be built.
@@ -149,8 +150,16 @@ windows_build(void)
                         : op == OSSL_OP_DECODER
                             ? spki_coder(&all[i], "input=der")
                             : spki_coder(&all[i], "output=der");
-            if (keep)
-                shown[w][kept++] = all[i];
+            if (!keep)
+                continue;
+            shown[w][kept] = all[i];
+            if (op == OSSL_OP_DECODER &&
+                first_name_is(all[i].algorithm_names, "EC"))
+                tls_ecspki_wrap(&shown[w][kept]);
+            if (op == OSSL_OP_KDF &&
+                first_name_is(all[i].algorithm_names, "TLS13-KDF"))
+                tls_kdftap_wrap(&shown[w][kept]);
+            kept++;
         }
         OSSL_PROVIDER_unquery_operation(deflt, op, all);
         if (kept == 0)
@@ -213,7 +222,7 @@ provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
               const OSSL_DISPATCH **out, void **provctx)
 {
     (void)handle;
-    (void)in;
+    tls_ecspki_core(in);
     *provctx = OSSL_PROVIDER_get0_provider_ctx(deflt);
     *out = dispatch;
     return *provctx != NULL;

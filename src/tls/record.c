@@ -4,7 +4,8 @@
  * cipher contexts, sealing and opening):
  * TLS 1.3 (RFC 8446 section 5) and TLS 1.2 with an AEAD suite (RFC 5246
  * 6.2.3.3, RFC 5288, RFC 7905). OpenSSL runs the handshake; the keys
- * reach conn.c (TLS 1.3: the key-log callback; TLS 1.2: the master secret),
+ * reach conn.c (TLS 1.3: the KDF as OpenSSL derives them, kdftap.c; TLS
+ * 1.2: the master secret),
  * and the SSL object (with its buffers, cipher contexts and handshake
  * state, ~20 KB) is freed. What a connection keeps here is its keys and,
  * for TLS 1.3, its secrets; cipher contexts only once it is busy, buffers

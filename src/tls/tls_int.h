@@ -26,6 +26,16 @@ int tls_identity_from_x509(X509 *x, struct cg_identity **out, char *err);
  * default context) when it could not be built. */
 OSSL_LIB_CTX *tls_libctx(void);
 
+/* ecspki.c: the listener context's EC SubjectPublicKeyInfo decoder.
+ * tls_ecspki_wrap() puts it in place of the default provider's decoder
+ * `a` (false: `a` left as it is); tls_ecspki_core() takes the core's BIO
+ * functions at provider initialisation. */
+bool tls_ecspki_wrap(OSSL_ALGORITHM *a);
+void tls_ecspki_core(const OSSL_DISPATCH *in);
+/* How many SubjectPublicKeyInfos it decoded itself and how many it
+ * handed to the default decoder (tests). */
+void tls_ecspki_counts(unsigned long *fast, unsigned long *dflt);
+
 /* Writes OpenSSL's queued errors ("; "-separated) into buf and clears the
  * queue: used to name the failed call in one log line. */
 void tls_drain_errors(char *buf, size_t len);
@@ -215,8 +225,22 @@ const struct tls_facts *tls_conn_facts(struct tls_conn *c);
 char *tls_conn_errbuf(struct tls_conn *c);
 
 /* Installs the callbacks that let a listener connection be handed over
- * to record.c (key log, message count) on a server ctx (conn.c). */
+ * to record.c (key log when kdftap.c is not in place, message count) on
+ * a server ctx (conn.c). */
 void tls_conn_setup_ctx(SSL_CTX *ctx);
+/* Keeps an application traffic secret of c's handshake until the
+ * hand-over (which: 0 client's, 1 server's; 32 or 48 bytes). */
+void tls_conn_secret(struct tls_conn *c, int which, const unsigned char *secret,
+                     size_t len);
+
+/* kdftap.c: the listener context's TLS13-KDF gives the application
+ * traffic secrets to the connection armed on the calling thread.
+ * tls_kdftap_wrap() puts it in place of the default's `a` (false: left as
+ * it is); tls_kdftap_ready() tells whether it is in place; arm NULL to
+ * disarm. */
+bool tls_kdftap_wrap(OSSL_ALGORITHM *a);
+bool tls_kdftap_ready(void);
+void tls_kdftap_arm(struct tls_conn *c);
 
 #define TLS_ERR_LEN 256
 
@@ -252,7 +276,7 @@ struct tls_conn {
     const char *version;
     const char *cipher;
     /* handshake only (freed at its end): the application traffic secrets
-     * from the key log */
+     * (kdftap.c, or the key log) */
     struct tls_hs_secrets *hs;
     unsigned char tickets_sent;
     char *err; /* the last failure (TLS_ERR_LEN bytes), made on the first */

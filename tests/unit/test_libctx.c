@@ -5,15 +5,31 @@
  * as OpenSSL's default context; a certificate for a key that cannot sign
  * (X25519) still parses, without a key. A TLS server context made in it
  * loads a certificate and a private key.
+ *
+ * EC keys (src/tls/ecspki.c): the fast path's curves (P-256, P-384,
+ * P-521, uncompressed and compressed points) and what it hands to the
+ * default decoder (other curves, explicit parameters) decode to the same
+ * key as in the default context; and every one-byte change of a
+ * certificate's SubjectPublicKeyInfo decodes in the listener context
+ * exactly as in the default one (same key, or no key in both).
+ *
+ * TLS 1.3 secrets (src/tls/kdftap.c): the listener context's TLS13-KDF
+ * derives what the default context's does; while a connection is armed on
+ * the thread, the outputs labelled "c ap traffic" and "s ap traffic" (and
+ * only those) are given to it, and nothing when no connection is armed.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rsa.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -115,6 +131,189 @@ test_non_signing_type(void **state)
     EVP_PKEY_free(ca);
 }
 
+/* The key of `der` parsed in `libctx`, NULL when the certificate does not
+ * parse or its key does not decode; *parsed tells which. */
+static EVP_PKEY *
+key_in(OSSL_LIB_CTX *libctx, const unsigned char *der, int len, bool *parsed)
+{
+    X509 *y = X509_new_ex(libctx, NULL);
+    const unsigned char *p = der;
+    *parsed = d2i_X509(&y, &p, len) != NULL;
+    EVP_PKEY *pk = *parsed ? X509_get_pubkey(y) : NULL;
+    X509_free(y);
+    ERR_clear_error();
+    return pk;
+}
+
+/* The listener context decodes der as the default context does. */
+static void
+check_same_as_default(const unsigned char *der, int len)
+{
+    bool parsed_l, parsed_d;
+    EVP_PKEY *l = key_in(tls_libctx(), der, len, &parsed_l);
+    EVP_PKEY *d = key_in(NULL, der, len, &parsed_d);
+    assert_int_equal(parsed_l, parsed_d);
+    assert_int_equal(l != NULL, d != NULL);
+    if (l != NULL)
+        assert_int_equal(EVP_PKEY_eq(l, d), 1);
+    EVP_PKEY_free(l);
+    EVP_PKEY_free(d);
+}
+
+static EVP_PKEY *
+ec_key(const char *curve, const char *format, const char *encoding)
+{
+    EVP_PKEY *k = EVP_EC_gen(curve);
+    assert_non_null(k);
+    if (format != NULL)
+        assert_int_equal(
+            EVP_PKEY_set_utf8_string_param(
+                k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, format),
+            1);
+    if (encoding != NULL)
+        assert_int_equal(EVP_PKEY_set_utf8_string_param(
+                             k, OSSL_PKEY_PARAM_EC_ENCODING, encoding),
+                         1);
+    return k;
+}
+
+static void
+test_ec_keys_decode(void **state)
+{
+    (void)state;
+    static const char *const curves[] = {
+        "P-256", "P-384", "P-521", "secp256k1", "brainpoolP256r1",
+    };
+    for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+        unsigned long fast0, dflt0, fast1, dflt1;
+        tls_ecspki_counts(&fast0, &dflt0);
+        EVP_PKEY *k = ec_key(curves[i], NULL, NULL);
+        check_type(k, k, true);
+        EVP_PKEY_free(k);
+        k = ec_key(curves[i], "compressed", NULL);
+        check_type(k, k, true);
+        EVP_PKEY_free(k);
+        /* the first three by the fast path, the others by the default */
+        tls_ecspki_counts(&fast1, &dflt1);
+        assert_int_equal(fast1 - fast0, i < 3 ? 2 : 0);
+        assert_int_equal(dflt1 - dflt0, i < 3 ? 0 : 2);
+    }
+    EVP_PKEY *ca = EVP_EC_gen("P-256");
+    EVP_PKEY *k = ec_key("P-256", NULL, "explicit");
+    X509 *x = cert_for(k, ca);
+    unsigned char *der = NULL;
+    int len = i2d_X509(x, &der);
+    check_same_as_default(der, len);
+    OPENSSL_free(der);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(ca);
+}
+
+/* Every byte of the SubjectPublicKeyInfo of a certificate for `key`
+ * changed three ways: decoded as the default context decodes it. */
+static void
+mutate_spki(EVP_PKEY *key, EVP_PKEY *ca)
+{
+    X509 *x = cert_for(key, ca);
+    unsigned char *der = NULL, *spki = NULL;
+    int len = i2d_X509(x, &der);
+    int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
+    assert_true(len > 0 && spki_len > 0);
+    unsigned char *at = memmem(der, (size_t)len, spki, (size_t)spki_len);
+    assert_non_null(at);
+    check_same_as_default(der, len);
+    for (int i = 0; i < spki_len; i++) {
+        static const unsigned char flips[] = {0x01, 0x80, 0xff};
+        for (size_t f = 0; f < sizeof(flips); f++) {
+            at[i] ^= flips[f];
+            check_same_as_default(der, len);
+            at[i] ^= flips[f];
+        }
+    }
+    OPENSSL_free(spki);
+    OPENSSL_free(der);
+    X509_free(x);
+}
+
+static void
+test_ec_spki_mutations(void **state)
+{
+    (void)state;
+    EVP_PKEY *ca = EVP_EC_gen("P-256");
+    EVP_PKEY *keys[] = {
+        ec_key("P-256", NULL, NULL),
+        ec_key("P-256", "compressed", NULL),
+        ec_key("P-521", NULL, NULL),
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        mutate_spki(keys[i], ca);
+        EVP_PKEY_free(keys[i]);
+    }
+    EVP_PKEY_free(ca);
+}
+
+/* HKDF-Expand-Label(secret, label, hash) of TLS 1.3, in libctx. */
+static void
+expand_label(OSSL_LIB_CTX *libctx, const char *label,
+             const unsigned char *secret, unsigned char *out)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(libctx, "TLS13-KDF", NULL);
+    assert_non_null(kdf);
+    EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    unsigned char hash[32] = {7};
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+                                         (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret,
+                                          32),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX,
+                                          (void *)"tls13 ", 6),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, (void *)label,
+                                          strlen(label)),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_DATA, hash, 32),
+        OSSL_PARAM_construct_end(),
+    };
+    assert_int_equal(EVP_KDF_derive(k, out, 32, params), 1);
+    EVP_KDF_CTX_free(k);
+    EVP_KDF_free(kdf);
+}
+
+static void
+test_tls13_secrets_tapped(void **state)
+{
+    (void)state;
+    assert_true(tls_kdftap_ready());
+    unsigned char secret[32] = {1, 2, 3}, want[32], got[32];
+    struct tls_conn c = {0};
+    static const char *const labels[] = {"c ap traffic", "s ap traffic",
+                                         "c hs traffic", "exp master"};
+    for (size_t i = 0; i < 4; i++) {
+        secret[31] = (unsigned char)i;
+        expand_label(NULL, labels[i], secret, want);
+        /* not armed: derived as by the default context, nothing kept */
+        unsigned seen = c.hs != NULL ? c.hs->seen : 0;
+        expand_label(tls_libctx(), labels[i], secret, got);
+        assert_memory_equal(got, want, 32);
+        assert_int_equal(c.hs != NULL ? c.hs->seen : 0, seen);
+        tls_kdftap_arm(&c);
+        expand_label(tls_libctx(), labels[i], secret, got);
+        tls_kdftap_arm(NULL);
+        assert_memory_equal(got, want, 32);
+        if (i < 2) {
+            assert_non_null(c.hs);
+            assert_int_equal(c.hs->len, 32);
+            assert_int_equal(c.hs->seen, i == 0 ? 1 : 3);
+            assert_memory_equal(c.hs->v[i], want, 32);
+        } else {
+            assert_int_equal(c.hs->seen, 3); /* the others: not kept */
+        }
+    }
+    free(c.hs);
+}
+
 static void
 test_server_ctx(void **state)
 {
@@ -140,6 +339,9 @@ main(void)
         cmocka_unit_test(test_built),
         cmocka_unit_test(test_signing_types_decode),
         cmocka_unit_test(test_non_signing_type),
+        cmocka_unit_test(test_ec_keys_decode),
+        cmocka_unit_test(test_ec_spki_mutations),
+        cmocka_unit_test(test_tls13_secrets_tapped),
         cmocka_unit_test(test_server_ctx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
