@@ -13,7 +13,8 @@
  *   mkdir -p build-fuzz/corpus-spki
  *   clang -g -O1 -std=c17 -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=undefined -D_GNU_SOURCE -Isrc \
- *     fuzz/fuzz_spki.c src/tls/libctx.c src/tls/ecspki.c src/tls/peer.c \
+ *     fuzz/fuzz_spki.c src/tls/libctx.c src/tls/ecspki.c src/tls/kdftap.c \
+ *     src/tls/peer.c \
  *     src/ident/[a-z]*.c src/core/[a-z]*.c \
  *     $(pkg-config --cflags --libs libssl libcrypto) -lpthread \
  *     -o build-fuzz/fuzz_spki

@@ -126,19 +126,6 @@ hs_free(struct tls_conn *c)
     }
 }
 
-void
-tls_conn_secret(struct tls_conn *c, int which, const unsigned char *secret,
-                size_t len)
-{
-    if (len != 32 && len != 48)
-        return;
-    if (c->hs == NULL)
-        c->hs = xcalloc(1, sizeof(*c->hs));
-    memcpy(c->hs->v[which], secret, len);
-    c->hs->len = (unsigned char)len;
-    c->hs->seen |= (unsigned char)(1 << which);
-}
-
 /* Key-log lines ("LABEL <client random> <secret>", hex), when the
  * listener context's KDF cannot give the secrets (kdftap.c). */
 static void
@@ -167,7 +154,7 @@ keylog_cb(const SSL *ssl, const char *line)
                 return;
             v[k] = (unsigned char)(hi << 4 | lo);
         }
-        tls_conn_secret(c, i, v, n);
+        tls_secret_keep(&c->hs, i, v, n);
         OPENSSL_cleanse(v, sizeof(v));
     }
 }
@@ -290,7 +277,7 @@ tls_conn_handshake(struct tls_conn *c)
     ERR_clear_error();
     errno = 0;
     if (c->l != NULL)
-        tls_kdftap_arm(c);
+        tls_kdftap_arm(&c->hs);
     int r = SSL_do_handshake(c->ssl);
     tls_kdftap_arm(NULL);
     if (r == 1) {

@@ -13,7 +13,8 @@
  * 1.3 secret through it, passing the label with the call (RFC 8446 7.1,
  * "tls13 " prefix). While a listener connection's handshake step runs on a
  * thread (tls_kdftap_arm), the outputs labelled "c ap traffic" and
- * "s ap traffic" are given to that connection; at any other time, and on
+ * "s ap traffic" are kept in that connection's secrets; at any other
+ * time, and on
  * any other thread, the wrapper only calls the default function. Without
  * the wrapper in place (no listener context), the key log serves.
  */
@@ -23,11 +24,12 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "core/xmalloc.h"
 #include "tls/tls_int.h"
 
 static OSSL_FUNC_kdf_derive_fn *dflt_derive;
 static OSSL_DISPATCH dispatch[24];
-static _Thread_local struct tls_conn *armed;
+static _Thread_local struct tls_hs_secrets **armed;
 
 static int
 match(const OSSL_PARAM *params, const char *key, const char *value)
@@ -42,14 +44,14 @@ static int
 derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
 {
     int ok = dflt_derive(ctx, key, keylen, params);
-    struct tls_conn *c = armed;
-    if (ok <= 0 || c == NULL || params == NULL ||
+    struct tls_hs_secrets **slot = armed;
+    if (ok <= 0 || slot == NULL || params == NULL ||
         !match(params, OSSL_KDF_PARAM_PREFIX, "tls13 "))
         return ok;
     if (match(params, OSSL_KDF_PARAM_LABEL, "c ap traffic"))
-        tls_conn_secret(c, 0, key, keylen);
+        tls_secret_keep(slot, 0, key, keylen);
     else if (match(params, OSSL_KDF_PARAM_LABEL, "s ap traffic"))
-        tls_conn_secret(c, 1, key, keylen);
+        tls_secret_keep(slot, 1, key, keylen);
     return ok;
 }
 
@@ -83,7 +85,20 @@ tls_kdftap_ready(void)
 }
 
 void
-tls_kdftap_arm(struct tls_conn *c)
+tls_kdftap_arm(struct tls_hs_secrets **slot)
 {
-    armed = c;
+    armed = slot;
+}
+
+void
+tls_secret_keep(struct tls_hs_secrets **slot, int which,
+                const unsigned char *secret, size_t len)
+{
+    if (len != 32 && len != 48)
+        return;
+    if (*slot == NULL)
+        *slot = xcalloc(1, sizeof(**slot));
+    memcpy((*slot)->v[which], secret, len);
+    (*slot)->len = (unsigned char)len;
+    (*slot)->seen |= (unsigned char)(1 << which);
 }

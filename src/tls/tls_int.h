@@ -228,19 +228,19 @@ char *tls_conn_errbuf(struct tls_conn *c);
  * to record.c (key log when kdftap.c is not in place, message count) on
  * a server ctx (conn.c). */
 void tls_conn_setup_ctx(SSL_CTX *ctx);
-/* Keeps an application traffic secret of c's handshake until the
- * hand-over (which: 0 client's, 1 server's; 32 or 48 bytes). */
-void tls_conn_secret(struct tls_conn *c, int which, const unsigned char *secret,
-                     size_t len);
+struct tls_hs_secrets;
 
-/* kdftap.c: the listener context's TLS13-KDF gives the application
- * traffic secrets to the connection armed on the calling thread.
- * tls_kdftap_wrap() puts it in place of the default's `a` (false: left as
- * it is); tls_kdftap_ready() tells whether it is in place; arm NULL to
- * disarm. */
+/* kdftap.c: the listener context's TLS13-KDF keeps the application
+ * traffic secrets in the slot armed on the calling thread (a
+ * connection's hs). tls_kdftap_wrap() puts it in place of the default's
+ * `a` (false: left as it is); tls_kdftap_ready() tells whether it is in
+ * place; arm NULL to disarm. tls_secret_keep() keeps one secret until the
+ * hand-over (which: 0 client's, 1 server's; 32 or 48 bytes). */
 bool tls_kdftap_wrap(OSSL_ALGORITHM *a);
 bool tls_kdftap_ready(void);
-void tls_kdftap_arm(struct tls_conn *c);
+void tls_kdftap_arm(struct tls_hs_secrets **slot);
+void tls_secret_keep(struct tls_hs_secrets **slot, int which,
+                     const unsigned char *secret, size_t len);
 
 #define TLS_ERR_LEN 256
 
