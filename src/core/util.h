@@ -9,6 +9,9 @@
 #include "core/buf.h"
 
 #define CG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* The struct of type `type` whose member `member` is at p. */
+#define CG_CONTAINER_OF(p, type, member)                                       \
+    ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ASCII case-insensitive equality of two counted strings. */
 bool cg_str_ieq(const char *a, size_t alen, const char *b, size_t blen);

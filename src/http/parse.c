@@ -47,8 +47,7 @@
 static struct http_parser *
 from_ll(llhttp_t *ll)
 {
-    struct http_parser *p =
-        (struct http_parser *)((char *)ll - offsetof(struct http_parser, ll));
+    struct http_parser *p = CG_CONTAINER_OF(ll, struct http_parser, ll);
     assert(p->magic == PARSER_MAGIC);
     return p;
 }

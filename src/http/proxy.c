@@ -25,8 +25,7 @@ static void pc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static bool
 quiet_release(struct quiet_node *n)
 {
-    struct proxy_conn *pc =
-        (struct proxy_conn *)((char *)n - offsetof(struct proxy_conn, quiet));
+    struct proxy_conn *pc = CG_CONTAINER_OF(n, struct proxy_conn, quiet);
     if (pc->busy > 0 || pc->dead || pc->state == PC_HANDSHAKE)
         return false;
     stream_quiet(&pc->s);

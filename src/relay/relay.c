@@ -27,8 +27,7 @@ static void conn_run(struct relay_conn *rc);
 static bool
 quiet_release(struct quiet_node *n)
 {
-    struct relay_conn *rc =
-        (struct relay_conn *)((char *)n - offsetof(struct relay_conn, quiet));
+    struct relay_conn *rc = CG_CONTAINER_OF(n, struct relay_conn, quiet);
     if (rc->busy > 0 || rc->dead || rc->state == RC_HANDSHAKE)
         return false;
     stream_quiet(&rc->s);

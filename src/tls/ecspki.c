@@ -226,8 +226,6 @@ decode(void *ctx, OSSL_CORE_BIO *in, int selection, OSSL_CALLBACK *data_cb,
 bool
 tls_ecspki_wrap(OSSL_ALGORITHM *a)
 {
-    const OSSL_DISPATCH *f = a->implementation;
-    size_t n = 0;
     if (dflt_decode != NULL ||
         !oid_der(NID_X9_62_id_ecPublicKey, ecpk_oid, &ecpk_oid_len))
         return false;
@@ -236,17 +234,12 @@ tls_ecspki_wrap(OSSL_ALGORITHM *a)
             continue;
         curves[i].group = EC_GROUP_new_by_curve_name(curves[i].nid);
     }
-    for (; f[n].function_id != 0 && n + 1 < CG_ARRAY_LEN(dispatch); n++) {
-        dispatch[n] = f[n];
-        if (f[n].function_id == OSSL_FUNC_DECODER_DECODE) {
-            dflt_decode = OSSL_FUNC_decoder_decode(&f[n]);
-            dispatch[n].function = (void (*)(void))decode;
-        }
-    }
-    if (dflt_decode == NULL || f[n].function_id != 0)
+    void (*orig)(void);
+    if (!tls_dispatch_wrap(a, dispatch, CG_ARRAY_LEN(dispatch),
+                           OSSL_FUNC_DECODER_DECODE, (void (*)(void))decode,
+                           &orig))
         return false;
-    dispatch[n] = f[n];
-    a->implementation = dispatch;
+    dflt_decode = (OSSL_FUNC_decoder_decode_fn *)orig;
     return true;
 }
 

@@ -58,23 +58,12 @@ derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
 bool
 tls_kdftap_wrap(OSSL_ALGORITHM *a)
 {
-    const OSSL_DISPATCH *f = a->implementation;
-    size_t n = 0;
-    if (dflt_derive != NULL)
+    void (*orig)(void);
+    if (dflt_derive != NULL ||
+        !tls_dispatch_wrap(a, dispatch, CG_ARRAY_LEN(dispatch),
+                           OSSL_FUNC_KDF_DERIVE, (void (*)(void))derive, &orig))
         return false;
-    for (; f[n].function_id != 0 && n + 1 < CG_ARRAY_LEN(dispatch); n++) {
-        dispatch[n] = f[n];
-        if (f[n].function_id == OSSL_FUNC_KDF_DERIVE) {
-            dflt_derive = OSSL_FUNC_kdf_derive(&f[n]);
-            dispatch[n].function = (void (*)(void))derive;
-        }
-    }
-    if (dflt_derive == NULL || f[n].function_id != 0) {
-        dflt_derive = NULL;
-        return false;
-    }
-    dispatch[n] = f[n];
-    a->implementation = dispatch;
+    dflt_derive = (OSSL_FUNC_kdf_derive_fn *)orig;
     return true;
 }
 

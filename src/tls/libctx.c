@@ -168,6 +168,27 @@ windows_build(void)
     return true;
 }
 
+bool
+tls_dispatch_wrap(OSSL_ALGORITHM *a, OSSL_DISPATCH *table, size_t cap, int id,
+                  void (*fn)(void), void (**orig)(void))
+{
+    const OSSL_DISPATCH *f = a->implementation;
+    size_t n = 0;
+    *orig = NULL;
+    for (; f[n].function_id != 0 && n + 1 < cap; n++) {
+        table[n] = f[n];
+        if (f[n].function_id == id) {
+            *orig = f[n].function;
+            table[n].function = fn;
+        }
+    }
+    if (*orig == NULL || f[n].function_id != 0)
+        return false;
+    table[n] = f[n];
+    a->implementation = table;
+    return true;
+}
+
 static const OSSL_ALGORITHM *
 query(void *provctx, int op, int *no_cache)
 {

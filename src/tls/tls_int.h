@@ -228,6 +228,13 @@ char *tls_conn_errbuf(struct tls_conn *c);
  * to record.c (key log when kdftap.c is not in place, message count) on
  * a server ctx (conn.c). */
 void tls_conn_setup_ctx(SSL_CTX *ctx);
+/* Puts a copy of a's dispatch table with function `id` replaced by fn in
+ * table (cap entries) and makes it a's implementation; the replaced
+ * function in *orig. False (a unchanged) when a has no such function or
+ * more than cap - 1 (libctx.c). */
+bool tls_dispatch_wrap(OSSL_ALGORITHM *a, OSSL_DISPATCH *table, size_t cap,
+                       int id, void (*fn)(void), void (**orig)(void));
+
 struct tls_hs_secrets;
 
 /* kdftap.c: the listener context's TLS13-KDF keeps the application
