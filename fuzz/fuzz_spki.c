@@ -14,6 +14,7 @@
  *   clang -g -O1 -std=c17 -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=undefined -D_GNU_SOURCE -Isrc \
  *     fuzz/fuzz_spki.c src/tls/libctx.c src/tls/ecspki.c src/tls/kdftap.c \
+ *     src/tls/hkdf.c \
  *     src/tls/peer.c \
  *     src/ident/[a-z]*.c src/core/[a-z]*.c \
  *     $(pkg-config --cflags --libs libssl libcrypto) -lpthread \

@@ -199,8 +199,8 @@ handoff(struct tls_conn *c)
     bool clean = ci != NULL && !SSL_has_pending(ssl);
     if (clean && SSL_version(ssl) == TLS1_3_VERSION && c->hs != NULL &&
         c->hs->seen == 3) {
-        c->rec = tls_rec_new(SSL_CIPHER_get_id(ci) & 0xffff, c->hs->v[0],
-                             c->hs->v[1], c->hs->len, c->tickets_sent);
+        c->rec =
+            tls_rec_new(SSL_CIPHER_get_id(ci) & 0xffff, c->hs, c->tickets_sent);
     } else if (clean && SSL_version(ssl) == TLS1_2_VERSION) {
         unsigned char master[SSL_MAX_MASTER_KEY_LENGTH], cr[32], sr[32];
         size_t ml = SSL_SESSION_get_master_key(SSL_get_session(ssl), master,

@@ -235,9 +235,10 @@ tls_ecspki_wrap(OSSL_ALGORITHM *a)
         curves[i].group = EC_GROUP_new_by_curve_name(curves[i].nid);
     }
     void (*orig)(void);
-    if (!tls_dispatch_wrap(a, dispatch, CG_ARRAY_LEN(dispatch),
-                           OSSL_FUNC_DECODER_DECODE, (void (*)(void))decode,
-                           &orig))
+    const struct tls_fn_repl r = {OSSL_FUNC_DECODER_DECODE,
+                                  (void (*)(void))decode, &orig};
+    if (!tls_dispatch_wrap(a, dispatch, CG_ARRAY_LEN(dispatch), &r, 1, false) ||
+        orig == NULL)
         return false;
     dflt_decode = (OSSL_FUNC_decoder_decode_fn *)orig;
     return true;

@@ -1,82 +1,404 @@
 /*
- * The application traffic secrets of a TLS 1.3 handshake, as OpenSSL
- * derives them.
+ * The listener library context's TLS13-KDF: OpenSSL's, computed without
+ * its provider overhead, and the application traffic secrets kept.
  *
- * Why: a listener connection leaves OpenSSL after its handshake (record.c)
- * and needs the two application traffic secrets. OpenSSL 3.0 has no call
- * that returns them; its key-log callback does, but OpenSSL formats five
- * lines per handshake with one sprintf per byte (~400 calls): 6% of the
- * instructions of a full handshake, 11% of a resumption.
+ * Why: libssl derives every TLS 1.3 secret and key through the library
+ * context's TLS13-KDF (~20 per handshake), the label passed with the call
+ * (RFC 8446 7.1, "tls13 " prefix). OpenSSL 3.0's costs ~27,000
+ * instructions per secret (hkdf.c says where): 12% of a full handshake,
+ * 25% of a resumption. And a listener connection leaves OpenSSL after its
+ * handshake (record.c) needing the two application traffic secrets, which
+ * OpenSSL 3.0 gives out only through its key-log callback: five lines
+ * formatted per handshake, one sprintf per byte (6% of a full handshake,
+ * 11% of a resumption).
  *
- * What: the listener library context's TLS13-KDF (libctx.c) is the default
- * provider's with its derive function wrapped. libssl derives every TLS
- * 1.3 secret through it, passing the label with the call (RFC 8446 7.1,
- * "tls13 " prefix). While a listener connection's handshake step runs on a
- * thread (tls_kdftap_arm), the outputs labelled "c ap traffic" and
- * "s ap traffic" are kept in that connection's secrets; at any other
- * time, and on
- * any other thread, the wrapper only calls the default function. Without
- * the wrapper in place (no listener context), the key log serves.
+ * What: the default provider's TLS13-KDF with every function that takes
+ * its context wrapped (the context is the default's inside ours). A
+ * derive on a context fresh from newctx or reset whose parameters say all
+ * the default would use (mode, digest SHA-256 or SHA-384, key, salt,
+ * prefix, label, data; nothing else, lengths within what libssl passes)
+ * is computed by hkdf.c, the inputs kept so that a later call on that
+ * context (set, get, derive again, dup) first gives them to the default
+ * context, as its own derive would have; anything else is the default's.
+ * Outputs labelled "c ap traffic" and "s ap traffic" while a listener
+ * connection's handshake step runs on this thread (tls_kdftap_arm) are
+ * kept in that connection's secrets. Without the wrapper in place (no
+ * listener context), the key log serves.
  */
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/kdf.h>
 #include <openssl/params.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
 #include "core/xmalloc.h"
 #include "tls/tls_int.h"
 
-static OSSL_FUNC_kdf_derive_fn *dflt_derive;
+static struct {
+    OSSL_FUNC_kdf_newctx_fn *newctx;
+    OSSL_FUNC_kdf_dupctx_fn *dupctx;
+    OSSL_FUNC_kdf_freectx_fn *freectx;
+    OSSL_FUNC_kdf_reset_fn *reset;
+    OSSL_FUNC_kdf_derive_fn *derive;
+    OSSL_FUNC_kdf_gettable_ctx_params_fn *gettable_ctx;
+    OSSL_FUNC_kdf_settable_ctx_params_fn *settable_ctx;
+    OSSL_FUNC_kdf_get_ctx_params_fn *get_ctx;
+    OSSL_FUNC_kdf_set_ctx_params_fn *set_ctx;
+    void (*gettable)(void), (*get)(void);
+} dflt;
 static OSSL_DISPATCH dispatch[24];
 static _Thread_local struct tls_hs_secrets **armed;
+static _Thread_local unsigned long n_fast, n_default; /* derives each way */
 
-static int
-match(const OSSL_PARAM *params, const char *key, const char *value)
+/* The inputs of one derive, as libssl gives them (bounded copies). */
+enum { IN_MODE, IN_DIGEST, IN_KEY, IN_SALT, IN_PREFIX, IN_LABEL, IN_DATA };
+static const char *const in_names[] = {
+    OSSL_KDF_PARAM_MODE, OSSL_KDF_PARAM_DIGEST, OSSL_KDF_PARAM_KEY,
+    OSSL_KDF_PARAM_SALT, OSSL_KDF_PARAM_PREFIX, OSSL_KDF_PARAM_LABEL,
+    OSSL_KDF_PARAM_DATA,
+};
+#define IN_OCTETS 64
+
+struct kdf_in {
+    unsigned seen; /* bit per IN_ */
+    int mode;
+    enum tls_hash h;
+    unsigned char v[5][IN_OCTETS]; /* key, salt, prefix, label, data */
+    size_t len[5];
+};
+
+struct kdf_ctx {
+    void *inner; /* the default's */
+    enum { KDF_FRESH, KDF_PASSED, KDF_KEPT } state;
+    struct kdf_in in; /* KDF_KEPT: not yet given to inner */
+};
+
+static bool
+in_octets(const OSSL_PARAM *p, struct kdf_in *in, int k)
 {
-    const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, key);
-    size_t n = strlen(value);
-    return p != NULL && p->data_type == OSSL_PARAM_OCTET_STRING &&
-           p->data_size == n && memcmp(p->data, value, n) == 0;
+    if (p->data_type != OSSL_PARAM_OCTET_STRING || p->data == NULL ||
+        p->data_size == 0 || p->data_size > IN_OCTETS)
+        return false;
+    memcpy(in->v[k - IN_KEY], p->data, p->data_size);
+    in->len[k - IN_KEY] = p->data_size;
+    return true;
 }
 
-static int
-derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
+static bool
+in_one(const OSSL_PARAM *p, struct kdf_in *in)
 {
-    int ok = dflt_derive(ctx, key, keylen, params);
-    struct tls_hs_secrets **slot = armed;
-    if (ok <= 0 || slot == NULL || params == NULL ||
-        !match(params, OSSL_KDF_PARAM_PREFIX, "tls13 "))
-        return ok;
-    if (match(params, OSSL_KDF_PARAM_LABEL, "c ap traffic"))
-        tls_secret_keep(slot, 0, key, keylen);
-    else if (match(params, OSSL_KDF_PARAM_LABEL, "s ap traffic"))
-        tls_secret_keep(slot, 1, key, keylen);
+    int k = 0;
+    while (k < (int)CG_ARRAY_LEN(in_names) && strcmp(p->key, in_names[k]) != 0)
+        k++;
+    if (k == (int)CG_ARRAY_LEN(in_names) || (in->seen & (1u << k)) != 0)
+        return false;
+    in->seen |= 1u << k;
+    switch (k) {
+    case IN_MODE:
+        return p->data_type == OSSL_PARAM_INTEGER &&
+               OSSL_PARAM_get_int(p, &in->mode) &&
+               (in->mode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY ||
+                in->mode == EVP_KDF_HKDF_MODE_EXPAND_ONLY);
+    case IN_DIGEST:
+        return p->data_type == OSSL_PARAM_UTF8_STRING && p->data != NULL &&
+               tls_hash_by_name(p->data, strnlen(p->data, p->data_size),
+                                &in->h);
+    default:
+        return in_octets(p, in, k);
+    }
+}
+
+/* The inputs of a derive that hkdf.c computes exactly as the default. */
+static bool
+in_parse(const OSSL_PARAM *params, size_t outlen, struct kdf_in *in)
+{
+    in->seen = 0;
+    for (const OSSL_PARAM *p = params; p != NULL && p->key != NULL; p++) {
+        if (!in_one(p, in))
+            return false;
+    }
+    unsigned need =
+        1u << IN_MODE | 1u << IN_DIGEST | 1u << IN_PREFIX | 1u << IN_LABEL;
+    if ((in->seen & need) != need)
+        return false;
+    size_t hl = tls_hash_len(in->h);
+    if (in->mode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY)
+        return outlen == hl;
+    return (in->seen & (1u << IN_KEY)) != 0 && outlen > 0 && outlen <= 255 * hl;
+}
+
+#define IN_V(in, k) ((in)->seen & (1u << (k)) ? (in)->v[(k)-IN_KEY] : NULL)
+#define IN_L(in, k) ((in)->len[(k)-IN_KEY])
+
+static bool
+in_derive(const struct kdf_in *in, unsigned char *out, size_t outlen)
+{
+    if (in->mode == EVP_KDF_HKDF_MODE_EXPAND_ONLY)
+        return tls_hkdf_expand_label(
+            in->h, IN_V(in, IN_KEY), IN_L(in, IN_KEY), IN_V(in, IN_PREFIX),
+            IN_L(in, IN_PREFIX), IN_V(in, IN_LABEL), IN_L(in, IN_LABEL),
+            IN_V(in, IN_DATA),
+            in->seen & (1u << IN_DATA) ? IN_L(in, IN_DATA) : 0, out, outlen);
+    return tls_hkdf_tls13_secret(in->h, IN_V(in, IN_SALT), IN_L(in, IN_SALT),
+                                 IN_V(in, IN_KEY), IN_L(in, IN_KEY),
+                                 IN_V(in, IN_PREFIX), IN_L(in, IN_PREFIX),
+                                 IN_V(in, IN_LABEL), IN_L(in, IN_LABEL), out);
+}
+
+/* A KDF_KEPT context's inputs given to the default's context. */
+static bool
+sync(struct kdf_ctx *c)
+{
+    if (c->state != KDF_KEPT)
+        return true;
+    struct kdf_in *in = &c->in;
+    OSSL_PARAM p[CG_ARRAY_LEN(in_names) + 1], *q = p;
+    *q++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &in->mode);
+    *q++ = OSSL_PARAM_construct_utf8_string(
+        OSSL_KDF_PARAM_DIGEST,
+        (char *)(in->h == TLS_SHA256 ? "SHA2-256" : "SHA2-384"), 0);
+    for (int k = IN_KEY; k <= IN_DATA; k++) {
+        if (in->seen & (1u << k))
+            *q++ = OSSL_PARAM_construct_octet_string(
+                in_names[k], in->v[k - IN_KEY], in->len[k - IN_KEY]);
+    }
+    *q = OSSL_PARAM_construct_end();
+    bool ok = dflt.set_ctx(c->inner, p) == 1;
+    OPENSSL_cleanse(in, sizeof(*in));
+    c->state = KDF_PASSED;
     return ok;
 }
+
+/* The octets of parameter k (len in *n), or NULL. */
+static const unsigned char *
+octets(const struct kdf_in *in, const OSSL_PARAM *params, int k, size_t *n)
+{
+    if (in != NULL) {
+        *n = IN_L(in, k);
+        return IN_V(in, k);
+    }
+    const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, in_names[k]);
+    if (p == NULL || p->data_type != OSSL_PARAM_OCTET_STRING)
+        return NULL;
+    *n = p->data_size;
+    return p->data;
+}
+
+static bool
+match(const struct kdf_in *in, const OSSL_PARAM *params, int k,
+      const char *value)
+{
+    size_t n = 0, vn = strlen(value);
+    const unsigned char *v = octets(in, params, k, &n);
+    return v != NULL && n == vn && memcmp(v, value, n) == 0;
+}
+
+/* Keeps the output of a derive if it is an application traffic secret of
+ * the armed connection's handshake, or the key or IV of one. */
+static void
+tap(const struct kdf_in *in, const OSSL_PARAM *params, const unsigned char *out,
+    size_t len)
+{
+    struct tls_hs_secrets **slot = armed;
+    if (slot == NULL || (in == NULL && params == NULL) ||
+        !match(in, params, IN_PREFIX, "tls13 "))
+        return;
+    if (match(in, params, IN_LABEL, "c ap traffic")) {
+        tls_secret_keep(slot, 0, out, len);
+        return;
+    }
+    if (match(in, params, IN_LABEL, "s ap traffic")) {
+        tls_secret_keep(slot, 1, out, len);
+        return;
+    }
+    bool key = match(in, params, IN_LABEL, "key");
+    if (*slot == NULL || !(key || match(in, params, IN_LABEL, "iv")))
+        return;
+    size_t sn = 0;
+    const unsigned char *secret = octets(in, params, IN_KEY, &sn);
+    for (int which = 0; which < 2 && secret != NULL; which++) {
+        if (((*slot)->seen & (1 << which)) && sn == (*slot)->len &&
+            memcmp(secret, (*slot)->v[which], sn) == 0)
+            tls_secret_key_keep(*slot, which, key, out, len);
+    }
+}
+
+static int
+derive(void *vctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
+{
+    struct kdf_ctx *c = vctx;
+    if (c->state == KDF_FRESH && in_parse(params, keylen, &c->in) &&
+        in_derive(&c->in, key, keylen)) {
+        c->state = KDF_KEPT;
+        n_fast++;
+        tap(&c->in, NULL, key, keylen);
+        return 1;
+    }
+    n_default++;
+    if (c->state == KDF_FRESH)
+        OPENSSL_cleanse(&c->in, sizeof(c->in));
+    if (!sync(c))
+        return 0;
+    c->state = KDF_PASSED;
+    int ok = dflt.derive(c->inner, key, keylen, params);
+    if (ok > 0)
+        tap(NULL, params, key, keylen);
+    return ok;
+}
+
+static void *
+newctx(void *provctx)
+{
+    void *inner = dflt.newctx(provctx);
+    if (inner == NULL)
+        return NULL;
+    struct kdf_ctx *c = malloc(sizeof(*c));
+    if (c == NULL) {
+        dflt.freectx(inner);
+        return NULL;
+    }
+    c->inner = inner;
+    c->state = KDF_FRESH;
+    return c;
+}
+
+static void
+freectx(void *vctx)
+{
+    struct kdf_ctx *c = vctx;
+    if (c == NULL)
+        return;
+    dflt.freectx(c->inner);
+    if (c->state == KDF_KEPT)
+        OPENSSL_cleanse(&c->in, sizeof(c->in));
+    free(c);
+}
+
+static void *
+dupctx(void *vsrc)
+{
+    struct kdf_ctx *src = vsrc, *c;
+    if (!sync(src) || (c = malloc(sizeof(*c))) == NULL)
+        return NULL;
+    if ((c->inner = dflt.dupctx(src->inner)) == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->state = src->state;
+    return c;
+}
+
+static void
+reset(void *vctx)
+{
+    struct kdf_ctx *c = vctx;
+    dflt.reset(c->inner);
+    if (c->state == KDF_KEPT)
+        OPENSSL_cleanse(&c->in, sizeof(c->in));
+    c->state = KDF_FRESH;
+}
+
+static int
+set_ctx(void *vctx, const OSSL_PARAM params[])
+{
+    struct kdf_ctx *c = vctx;
+    if (!sync(c))
+        return 0;
+    c->state = KDF_PASSED;
+    return dflt.set_ctx(c->inner, params);
+}
+
+static int
+get_ctx(void *vctx, OSSL_PARAM params[])
+{
+    struct kdf_ctx *c = vctx;
+    return sync(c) ? dflt.get_ctx(c->inner, params) : 0;
+}
+
+static const OSSL_PARAM *
+settable_ctx(void *vctx, void *provctx)
+{
+    struct kdf_ctx *c = vctx;
+    return dflt.settable_ctx(c != NULL ? c->inner : NULL, provctx);
+}
+
+static const OSSL_PARAM *
+gettable_ctx(void *vctx, void *provctx)
+{
+    struct kdf_ctx *c = vctx;
+    return dflt.gettable_ctx(c != NULL ? c->inner : NULL, provctx);
+}
+
+#define FN(f) ((void (*)(void))(f))
+#define ORIG(f) ((void (**)(void)) & dflt.f)
 
 bool
 tls_kdftap_wrap(OSSL_ALGORITHM *a)
 {
-    void (*orig)(void);
-    if (dflt_derive != NULL ||
-        !tls_dispatch_wrap(a, dispatch, CG_ARRAY_LEN(dispatch),
-                           OSSL_FUNC_KDF_DERIVE, (void (*)(void))derive, &orig))
+    const struct tls_fn_repl r[] = {
+        {OSSL_FUNC_KDF_NEWCTX, FN(newctx), ORIG(newctx)},
+        {OSSL_FUNC_KDF_DUPCTX, FN(dupctx), ORIG(dupctx)},
+        {OSSL_FUNC_KDF_FREECTX, FN(freectx), ORIG(freectx)},
+        {OSSL_FUNC_KDF_RESET, FN(reset), ORIG(reset)},
+        {OSSL_FUNC_KDF_DERIVE, FN(derive), ORIG(derive)},
+        {OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, FN(gettable_ctx),
+         ORIG(gettable_ctx)},
+        {OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, FN(settable_ctx),
+         ORIG(settable_ctx)},
+        {OSSL_FUNC_KDF_GET_CTX_PARAMS, FN(get_ctx), ORIG(get_ctx)},
+        {OSSL_FUNC_KDF_SET_CTX_PARAMS, FN(set_ctx), ORIG(set_ctx)},
+        {OSSL_FUNC_KDF_GETTABLE_PARAMS, NULL, &dflt.gettable},
+        {OSSL_FUNC_KDF_GET_PARAMS, NULL, &dflt.get},
+    };
+    /* A function taking the context that is not known here would get
+     * ours: strict. Those without which no context works: required. */
+    OSSL_ALGORITHM copy = *a;
+    if (dflt.derive != NULL)
         return false;
-    dflt_derive = (OSSL_FUNC_kdf_derive_fn *)orig;
+    if (!tls_dispatch_wrap(&copy, dispatch, CG_ARRAY_LEN(dispatch), r,
+                           CG_ARRAY_LEN(r), true) ||
+        dflt.newctx == NULL || dflt.freectx == NULL || dflt.derive == NULL ||
+        dflt.set_ctx == NULL) {
+        memset(&dflt, 0, sizeof(dflt));
+        return false;
+    }
+    *a = copy;
     return true;
+}
+
+void
+tls_kdftap_counts(unsigned long *fast, unsigned long *dflt)
+{
+    *fast = n_fast;
+    *dflt = n_default;
 }
 
 bool
 tls_kdftap_ready(void)
 {
-    return dflt_derive != NULL && tls_libctx() != NULL;
+    return tls_libctx() != NULL && dflt.derive != NULL;
 }
 
 void
 tls_kdftap_arm(struct tls_hs_secrets **slot)
 {
     armed = slot;
+}
+
+void
+tls_secret_key_keep(struct tls_hs_secrets *hs, int which, bool key,
+                    const unsigned char *v, size_t len)
+{
+    if (key && len <= sizeof(hs->key[which])) {
+        memcpy(hs->key[which], v, len);
+        hs->keylen[which] = (unsigned char)len;
+    } else if (!key && len == sizeof(hs->iv[which])) {
+        memcpy(hs->iv[which], v, len);
+        hs->ivset |= (unsigned char)(1 << which);
+    }
 }
 
 void

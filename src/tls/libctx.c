@@ -169,21 +169,28 @@ windows_build(void)
 }
 
 bool
-tls_dispatch_wrap(OSSL_ALGORITHM *a, OSSL_DISPATCH *table, size_t cap, int id,
-                  void (*fn)(void), void (**orig)(void))
+tls_dispatch_wrap(OSSL_ALGORITHM *a, OSSL_DISPATCH *table, size_t cap,
+                  const struct tls_fn_repl *r, size_t nr, bool strict)
 {
     const OSSL_DISPATCH *f = a->implementation;
     size_t n = 0;
-    *orig = NULL;
-    for (; f[n].function_id != 0 && n + 1 < cap; n++) {
+    for (size_t i = 0; i < nr; i++)
+        *r[i].orig = NULL;
+    for (; f[n].function_id != 0; n++) {
+        if (n + 1 >= cap)
+            return false;
         table[n] = f[n];
-        if (f[n].function_id == id) {
-            *orig = f[n].function;
-            table[n].function = fn;
-        }
+        size_t i = 0;
+        while (i < nr && r[i].id != f[n].function_id)
+            i++;
+        if (i == nr && strict)
+            return false;
+        if (i == nr)
+            continue;
+        *r[i].orig = f[n].function;
+        if (r[i].fn != NULL)
+            table[n].function = r[i].fn;
     }
-    if (*orig == NULL || f[n].function_id != 0)
-        return false;
     table[n] = f[n];
     a->implementation = table;
     return true;

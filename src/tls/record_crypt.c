@@ -19,15 +19,15 @@
 struct rec_suite {
     unsigned id; /* the low 16 bits of SSL_CIPHER_get_id */
     const char *cipher;
-    const char *md;
+    enum tls_hash h;
     size_t keylen;
     size_t hashlen;
 };
 
 static const struct rec_suite suites[] = {
-    {0x1301, "AES-128-GCM", "SHA256", 16, 32},
-    {0x1302, "AES-256-GCM", "SHA384", 32, 48},
-    {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32},
+    {0x1301, "AES-128-GCM", TLS_SHA256, 16, 32},
+    {0x1302, "AES-256-GCM", TLS_SHA384, 32, 48},
+    {0x1303, "ChaCha20-Poly1305", TLS_SHA256, 32, 32},
 };
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
 
@@ -83,8 +83,7 @@ rec_scratch(void)
 
 /* Fetched once per process: no fetch (and its lock) per connection. */
 static EVP_CIPHER *ciphers[N_SUITES];
-static EVP_MAC_CTX *hmacs[N_SUITES]; /* HMAC with the suite's hash, no key */
-static EVP_KDF *tls1_prf;            /* TLS 1.2's key block */
+static EVP_KDF *tls1_prf; /* TLS 1.2's key block */
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -93,45 +92,18 @@ fetch_all(void)
     if (pthread_key_create(&thread_key, thread_free) != 0)
         abort();
     tls1_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    for (size_t i = 0; i < N_SUITES; i++) {
+    for (size_t i = 0; i < N_SUITES; i++)
         ciphers[i] = EVP_CIPHER_fetch(NULL, suites[i].cipher, NULL);
-        hmacs[i] = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
-        OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(
-                              OSSL_MAC_PARAM_DIGEST, (char *)suites[i].md, 0),
-                          OSSL_PARAM_construct_end()};
-        if (hmacs[i] != NULL && EVP_MAC_CTX_set_params(hmacs[i], p) != 1) {
-            EVP_MAC_CTX_free(hmacs[i]);
-            hmacs[i] = NULL;
-        }
-    }
-    EVP_MAC_free(mac);
 }
 
-/* HKDF-Expand-Label(secret, label, "", len) for len <= the hash length:
- * one HMAC block (RFC 8446 section 7.1, RFC 5869). */
+/* HKDF-Expand-Label(secret, label, "", len) (RFC 8446 section 7.1). */
 static bool
-expand_label(EVP_MAC_CTX *m, const unsigned char *secret, size_t slen,
+expand_label(const struct rec_suite *s, const unsigned char *secret,
              const char *label, unsigned char *out, size_t len)
 {
-    unsigned char info[2 + 1 + 6 + 16 + 1 + 1];
-    size_t ll = strlen(label);
-    info[0] = (unsigned char)(len >> 8);
-    info[1] = (unsigned char)len;
-    info[2] = (unsigned char)(6 + ll);
-    memcpy(info + 3, "tls13 ", 6);
-    memcpy(info + 9, label, ll);
-    info[9 + ll] = 0;  /* empty context */
-    info[10 + ll] = 1; /* T(1) */
-    unsigned char t[EVP_MAX_MD_SIZE];
-    size_t tl = 0;
-    bool ok = EVP_MAC_init(m, secret, slen, NULL) == 1 &&
-              EVP_MAC_update(m, info, 11 + ll) == 1 &&
-              EVP_MAC_final(m, t, &tl, sizeof(t)) == 1 && tl >= len;
-    if (ok)
-        memcpy(out, t, len);
-    OPENSSL_cleanse(t, sizeof(t));
-    return ok;
+    return tls_hkdf_expand_label(
+        s->h, secret, s->hashlen, (const unsigned char *)"tls13 ", 6,
+        (const unsigned char *)label, strlen(label), NULL, 0, out, len);
 }
 
 /* d has a new key (and IV): sequence numbers from seq, any context of
@@ -152,12 +124,8 @@ static bool
 dir_key(const struct tls_rec *r, struct rec_dir *d, int enc)
 {
     const struct rec_suite *s = &suites[r->suite];
-    EVP_MAC_CTX *m = EVP_MAC_CTX_dup(hmacs[r->suite]);
-    bool ok =
-        m != NULL &&
-        expand_label(m, d->secret, s->hashlen, "key", d->key, s->keylen) &&
-        expand_label(m, d->secret, s->hashlen, "iv", d->iv, 12);
-    EVP_MAC_CTX_free(m);
+    bool ok = expand_label(s, d->secret, "key", d->key, s->keylen) &&
+              expand_label(s, d->secret, "iv", d->iv, 12);
     dir_rekeyed(d, r->suite, enc, 0);
     return ok;
 }
@@ -197,34 +165,44 @@ dir_ctx(struct rec_dir *d)
 bool
 rec_dir_update(struct tls_rec *r, struct rec_dir *d, int enc)
 {
-    size_t hl = suites[r->suite].hashlen;
+    const struct rec_suite *s = &suites[r->suite];
+    size_t hl = s->hashlen;
     unsigned char next[48];
-    EVP_MAC_CTX *m = EVP_MAC_CTX_dup(hmacs[r->suite]);
-    bool ok =
-        m != NULL && expand_label(m, d->secret, hl, "traffic upd", next, hl);
-    EVP_MAC_CTX_free(m);
+    bool ok = expand_label(s, d->secret, "traffic upd", next, hl);
     if (ok)
         memcpy(d->secret, next, hl);
     OPENSSL_cleanse(next, sizeof(next));
     return ok && dir_key(r, d, enc);
 }
 
+/* Direction d (0 client's, 1 server's) of r from hs: the key and IV libssl
+ * derived from its secret, or derived here. */
+static bool
+dir_from(struct tls_rec *r, struct rec_dir *d, const struct tls_hs_secrets *hs,
+         int which)
+{
+    const struct rec_suite *s = &suites[r->suite];
+    memcpy(d->secret, hs->v[which], s->hashlen);
+    if (hs->keylen[which] != s->keylen || !(hs->ivset & (1 << which)))
+        return dir_key(r, d, which);
+    memcpy(d->key, hs->key[which], s->keylen);
+    memcpy(d->iv, hs->iv[which], sizeof(d->iv));
+    dir_rekeyed(d, r->suite, which, 0);
+    return true;
+}
+
 struct tls_rec *
-tls_rec_new(unsigned suite_id, const unsigned char *client_secret,
-            const unsigned char *server_secret, size_t len, uint64_t tx_seq)
+tls_rec_new(unsigned suite_id, const struct tls_hs_secrets *hs, uint64_t tx_seq)
 {
     pthread_once(&fetch_once, fetch_all);
     size_t i = 0;
     while (i < N_SUITES && suites[i].id != suite_id)
         i++;
-    if (i == N_SUITES || ciphers[i] == NULL || hmacs[i] == NULL ||
-        len != suites[i].hashlen)
+    if (i == N_SUITES || ciphers[i] == NULL || hs->len != suites[i].hashlen)
         return NULL;
     struct tls_rec *r = xcalloc(1, sizeof(*r));
     r->suite = i;
-    memcpy(r->rx.secret, client_secret, len);
-    memcpy(r->tx.secret, server_secret, len);
-    if (!dir_key(r, &r->rx, 0) || !dir_key(r, &r->tx, 1)) {
+    if (!dir_from(r, &r->rx, hs, 0) || !dir_from(r, &r->tx, hs, 1)) {
         tls_rec_free(r);
         return NULL;
     }

@@ -184,14 +184,15 @@ void tls_peer_algs(X509 *x, char *sig, size_t sig_len, char *key,
 /* --- The record layer after the handshake (record.c) ------------------ */
 
 struct tls_rec;
+struct tls_hs_secrets;
 
 /* Takes a connection over from OpenSSL: suite_id the low 16 bits of
- * SSL_CIPHER_get_id, the client's and server's application traffic
- * secrets (len bytes, the suite's hash length), tx_seq the records the
- * server already sent under its secret (NewSessionTickets). NULL when the
- * suite is not one of the three TLS 1.3 AEAD suites or on failure. */
-struct tls_rec *tls_rec_new(unsigned suite_id, const unsigned char *csecret,
-                            const unsigned char *ssecret, size_t len,
+ * SSL_CIPHER_get_id, hs the client's and server's application traffic
+ * secrets (the suite's hash length; their keys and IVs are used when hs
+ * has them, derived otherwise), tx_seq the records the server already
+ * sent under its secret (NewSessionTickets). NULL when the suite is not
+ * one of the three TLS 1.3 AEAD suites or on failure. */
+struct tls_rec *tls_rec_new(unsigned suite_id, const struct tls_hs_secrets *hs,
                             uint64_t tx_seq);
 /* The same for a TLS 1.2 connection with an AEAD suite (cipher_nid
  * NID_aes_128_gcm, NID_aes_256_gcm or NID_chacha20_poly1305, md its PRF
@@ -228,26 +229,71 @@ char *tls_conn_errbuf(struct tls_conn *c);
  * to record.c (key log when kdftap.c is not in place, message count) on
  * a server ctx (conn.c). */
 void tls_conn_setup_ctx(SSL_CTX *ctx);
-/* Puts a copy of a's dispatch table with function `id` replaced by fn in
- * table (cap entries) and makes it a's implementation; the replaced
- * function in *orig. False (a unchanged) when a has no such function or
- * more than cap - 1 (libctx.c). */
+/* One function of a provider's dispatch table to replace (fn) or only to
+ * know (fn NULL): its original in *orig (NULL when the table has none). */
+struct tls_fn_repl {
+    int id;
+    void (*fn)(void);
+    void (**orig)(void);
+};
+/* Puts a copy of a's dispatch table with the functions of r replaced in
+ * table (cap entries) and makes it a's implementation. False (a
+ * unchanged) when the table has more than cap - 1 functions or, strict,
+ * one not in r (libctx.c). */
 bool tls_dispatch_wrap(OSSL_ALGORITHM *a, OSSL_DISPATCH *table, size_t cap,
-                       int id, void (*fn)(void), void (**orig)(void));
+                       const struct tls_fn_repl *r, size_t nr, bool strict);
 
 struct tls_hs_secrets;
 
-/* kdftap.c: the listener context's TLS13-KDF keeps the application
- * traffic secrets in the slot armed on the calling thread (a
- * connection's hs). tls_kdftap_wrap() puts it in place of the default's
- * `a` (false: left as it is); tls_kdftap_ready() tells whether it is in
- * place; arm NULL to disarm. tls_secret_keep() keeps one secret until the
- * hand-over (which: 0 client's, 1 server's; 32 or 48 bytes). */
+/* hkdf.c: HMAC-based key derivation with SHA-256 or SHA-384, without
+ * OpenSSL's provider dispatch. */
+enum tls_hash { TLS_SHA256, TLS_SHA384 };
+size_t tls_hash_len(enum tls_hash h);
+/* The hash an OpenSSL digest name (len bytes, any case) names, if one. */
+bool tls_hash_by_name(const char *name, size_t len, enum tls_hash *h);
+/* prk (hash length) <- HKDF-Extract(salt, ikm) */
+void tls_hkdf_extract(enum tls_hash h, const unsigned char *salt,
+                      size_t saltlen, const unsigned char *ikm, size_t ikmlen,
+                      unsigned char *prk);
+/* out <- HKDF-Expand(prk, info, outlen); false if outlen is 0 or more than
+ * 255 hash lengths */
+bool tls_hkdf_expand(enum tls_hash h, const unsigned char *prk, size_t prklen,
+                     const unsigned char *info, size_t infolen,
+                     unsigned char *out, size_t outlen);
+/* out <- HKDF-Expand-Label(secret, prefix || label, ctx, outlen) (RFC 8446
+ * 7.1; prefix "tls13 "); false if a length does not fit HkdfLabel */
+bool tls_hkdf_expand_label(enum tls_hash h, const unsigned char *secret,
+                           size_t secretlen, const unsigned char *prefix,
+                           size_t prefixlen, const unsigned char *label,
+                           size_t labellen, const unsigned char *ctx,
+                           size_t ctxlen, unsigned char *out, size_t outlen);
+/* out (hash length) <- HKDF-Extract(Derive-Secret(prev, label, ""), in):
+ * the next secret of TLS 1.3's key schedule as OpenSSL's TLS13-KDF makes
+ * it in EXTRACT_ONLY mode: prev NULL: a zero-length salt; in NULL: hash
+ * length zeros. */
+bool tls_hkdf_tls13_secret(enum tls_hash h, const unsigned char *prev,
+                           size_t prevlen, const unsigned char *in,
+                           size_t inlen, const unsigned char *prefix,
+                           size_t prefixlen, const unsigned char *label,
+                           size_t labellen, unsigned char *out);
+
+/* kdftap.c: the listener context's TLS13-KDF computes what the default's
+ * does (by hkdf.c when it can) and keeps the application traffic secrets
+ * in the slot armed on the calling thread (a connection's hs).
+ * tls_kdftap_wrap() puts it in place of the default's `a` (false: left as it
+ * is); tls_kdftap_ready() tells whether it is in place; arm NULL to disarm.
+ * tls_secret_keep() keeps one secret until the hand-over (which: 0 client's, 1
+ * server's; 32 or 48 bytes). */
 bool tls_kdftap_wrap(OSSL_ALGORITHM *a);
 bool tls_kdftap_ready(void);
+/* Derives on this thread computed by hkdf.c (fast) and by the default. */
+void tls_kdftap_counts(unsigned long *fast, unsigned long *dflt);
 void tls_kdftap_arm(struct tls_hs_secrets **slot);
 void tls_secret_keep(struct tls_hs_secrets **slot, int which,
                      const unsigned char *secret, size_t len);
+/* Keeps the key (or IV) of secret `which` of hs. */
+void tls_secret_key_keep(struct tls_hs_secrets *hs, int which, bool key,
+                         const unsigned char *v, size_t len);
 
 #define TLS_ERR_LEN 256
 
@@ -255,6 +301,11 @@ struct tls_hs_secrets {
     unsigned char v[2][48]; /* client's, server's */
     unsigned char len;
     unsigned char seen; /* bit 0 client, bit 1 server */
+    /* their keys and IVs, as libssl derived them (kdftap.c) */
+    unsigned char key[2][32];
+    unsigned char keylen[2]; /* 0: none */
+    unsigned char iv[2][12];
+    unsigned char ivset; /* bit 0 client, bit 1 server */
 };
 
 struct tls_conn {

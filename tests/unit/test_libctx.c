@@ -13,10 +13,7 @@
  * certificate's SubjectPublicKeyInfo decodes in the listener context
  * exactly as in the default one (same key, or no key in both).
  *
- * TLS 1.3 secrets (src/tls/kdftap.c): the listener context's TLS13-KDF
- * derives what the default context's does; while a connection is armed on
- * the thread, the outputs labelled "c ap traffic" and "s ap traffic" (and
- * only those) are given to it, and nothing when no connection is armed.
+ * The listener context's TLS13-KDF: tests/unit/test_kdf.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -253,67 +250,6 @@ test_ec_spki_mutations(void **state)
     EVP_PKEY_free(ca);
 }
 
-/* HKDF-Expand-Label(secret, label, hash) of TLS 1.3, in libctx. */
-static void
-expand_label(OSSL_LIB_CTX *libctx, const char *label,
-             const unsigned char *secret, unsigned char *out)
-{
-    EVP_KDF *kdf = EVP_KDF_fetch(libctx, "TLS13-KDF", NULL);
-    assert_non_null(kdf);
-    EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
-    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-    unsigned char hash[32] = {7};
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-                                         (char *)"SHA256", 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret,
-                                          32),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX,
-                                          (void *)"tls13 ", 6),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, (void *)label,
-                                          strlen(label)),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_DATA, hash, 32),
-        OSSL_PARAM_construct_end(),
-    };
-    assert_int_equal(EVP_KDF_derive(k, out, 32, params), 1);
-    EVP_KDF_CTX_free(k);
-    EVP_KDF_free(kdf);
-}
-
-static void
-test_tls13_secrets_tapped(void **state)
-{
-    (void)state;
-    assert_true(tls_kdftap_ready());
-    unsigned char secret[32] = {1, 2, 3}, want[32], got[32];
-    struct tls_hs_secrets *hs = NULL;
-    static const char *const labels[] = {"c ap traffic", "s ap traffic",
-                                         "c hs traffic", "exp master"};
-    for (size_t i = 0; i < 4; i++) {
-        secret[31] = (unsigned char)i;
-        expand_label(NULL, labels[i], secret, want);
-        /* not armed: derived as by the default context, nothing kept */
-        unsigned seen = hs != NULL ? hs->seen : 0;
-        expand_label(tls_libctx(), labels[i], secret, got);
-        assert_memory_equal(got, want, 32);
-        assert_int_equal(hs != NULL ? hs->seen : 0, seen);
-        tls_kdftap_arm(&hs);
-        expand_label(tls_libctx(), labels[i], secret, got);
-        tls_kdftap_arm(NULL);
-        assert_memory_equal(got, want, 32);
-        if (i < 2) {
-            assert_non_null(hs);
-            assert_int_equal(hs->len, 32);
-            assert_int_equal(hs->seen, i == 0 ? 1 : 3);
-            assert_memory_equal(hs->v[i], want, 32);
-        } else {
-            assert_int_equal(hs->seen, 3); /* the others: not kept */
-        }
-    }
-    free(hs);
-}
-
 static void
 test_server_ctx(void **state)
 {
@@ -341,7 +277,6 @@ main(void)
         cmocka_unit_test(test_non_signing_type),
         cmocka_unit_test(test_ec_keys_decode),
         cmocka_unit_test(test_ec_spki_mutations),
-        cmocka_unit_test(test_tls13_secrets_tapped),
         cmocka_unit_test(test_server_ctx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
