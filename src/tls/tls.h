@@ -55,9 +55,9 @@ void tls_sessions_set_max(struct tls_sessions *s, size_t max);
     X(not_yet_valid)                                                           \
     X(bad_eku)                                                                 \
     X(leaf_is_ca)                                                              \
-    X(bad_name)                                                                \
-    X(multiple_cn) X(bad_signature) X(chain_too_long) X(revoked) X(invalid_ca) \
-        X(bad_host) X(weak_key) X(bad_cert) X(invalid) X(stale_crl)
+    X(bad_name) X(multiple_cn) X(bad_signature) X(chain_too_long) X(revoked)   \
+        X(invalid_ca) X(bad_host) X(weak_key) X(bad_cert) X(invalid)           \
+            X(stale_crl)
 
 /* --- Trust sets ----------------------------------------------------- */
 
