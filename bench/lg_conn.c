@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "lg.h"
+#include "tls/tls_int.h"
 
 enum io_res {
     IO_OK,
@@ -232,7 +233,11 @@ static int
 step_handshake(struct lg_conn *c)
 {
     char err[ERRLEN] = "";
+    /* The server's certificates parsed once (src/tls/parsecache.c), as
+     * certgate parses its clients'. */
+    tls_parsecache_arm(true);
     int r = SSL_do_handshake(c->ssl);
+    tls_parsecache_arm(false);
 
     if (r != 1) {
         enum io_res res = ssl_res(c, r, err);

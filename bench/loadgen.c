@@ -29,6 +29,7 @@
 #include "core/util.h"
 #include "core/xmalloc.h"
 #include "lg.h"
+#include "tls/tls.h"
 
 #define LG_GRACE_S 2.0 /* drain: how long in-flight requests may finish */
 #define LG_RETRY_S 0.005
@@ -737,6 +738,10 @@ main(int argc, char **argv)
 {
     static struct lg g;
 
+    /* certgate's own heap cache for OpenSSL (src/tls/mem.c): a client
+     * handshake allocates as much as a server's, and loadgen must not be
+     * the bottleneck. Before anything allocates through OpenSSL. */
+    (void)tls_mem_init();
     signal(SIGPIPE, SIG_IGN);
     opts_parse(&g.o, argc, argv);
     lg_init(&g);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "tls/tls.h"
 
 #define CERTGATE_VERSION "0.1.0"
 
@@ -36,6 +37,7 @@ main(int argc, char **argv)
         {"serve", cli_serve},   {"check", cli_check}, {"reload", cli_reload},
         {"verify", cli_verify}, {"ca", cli_ca},       {"user", cli_user},
         {"demo", cli_demo}};
+    (void)tls_mem_init(); /* before anything allocates through OpenSSL */
     if (argc < 2) {
         fprintf(stderr, "%s", usage);
         return 2;

@@ -276,10 +276,13 @@ tls_conn_handshake(struct tls_conn *c)
 {
     ERR_clear_error();
     errno = 0;
-    if (c->l != NULL)
+    if (c->l != NULL) {
         tls_kdftap_arm(&c->hs);
+        tls_parsecache_arm(true);
+    }
     int r = SSL_do_handshake(c->ssl);
     tls_kdftap_arm(NULL);
+    tls_parsecache_arm(false);
     if (r == 1) {
         handshake_finish(c);
         return 0;

@@ -18,6 +18,10 @@
 
 /* One-time library setup; safe to call more than once. */
 void tls_global_init(void);
+/* OpenSSL's allocations through this thread's block cache (core/blkcache.h).
+ * Only before OpenSSL's first allocation (first thing in main); false when
+ * too late (OpenSSL then keeps its own malloc). */
+bool tls_mem_init(void);
 
 /* --- Session cache --------------------------------------------------- */
 

@@ -80,6 +80,21 @@ const char *tls_trust_check_revoked_key(const struct tls_trust *t,
                                         const unsigned char *leaf_key,
                                         STACK_OF(X509) * issuers, int64_t now);
 
+/* --- Parsed-certificate cache (parsecache.c) -------------------------- */
+
+struct tls_parsecache_stats {
+    uint64_t hits, misses, inserts, evictions;
+};
+
+/* While on, libssl's d2i_X509 into an object it made (a listener
+ * handshake's client certificates) goes through the calling thread's
+ * cache. */
+void tls_parsecache_arm(bool on);
+/* The calling thread's counters (zero before its first cached parse). */
+void tls_parsecache_stats(struct tls_parsecache_stats *out);
+/* Frees the calling thread's cache now (tests, threads that do not exit). */
+void tls_parsecache_thread_free(void);
+
 /* --- Verified-chain cache (chaincache.c) ------------------------------ */
 
 struct tls_chaincache;

@@ -1,0 +1,355 @@
+/*
+ * Unit tests of the parsed-certificate cache (tls/parsecache.c).
+ *
+ * d2i_X509 as the handshake calls it (armed, into an object of the
+ * caller's): byte-equal input gives the object parsed before (a new
+ * reference), *in moves past the certificate only, trailing bytes stay;
+ * input that differs in one byte, truncated or malformed input, and every
+ * call that is not armed or has no object to reuse, is libcrypto's parse
+ * (same result, nothing cached). Many certificates: entries are replaced
+ * and every parse still gives its own certificate.
+ *
+ * Through libssl, in memory: a server context in the listener library
+ * context verifying client certificates; a client sending its leaf and
+ * CA. The first handshake parses both (two misses), the next ones reuse
+ * them (the same peer object); a client whose CA the server does not
+ * trust is still refused on every handshake, while its certificates come
+ * from the cache.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "testcert.h"
+#include "tls/tls.h"
+#include "tls/tls_int.h"
+
+struct pki {
+    EVP_PKEY *ca_key, *leaf_key, *other_key, *srv_key;
+    X509 *ca, *leaf, *other_ca, *other_leaf, *srv;
+};
+
+static int
+setup(void **state)
+{
+    tls_global_init();
+    struct pki *p = calloc(1, sizeof(*p));
+    p->ca_key = testcert_key();
+    p->ca = testcert_new(&(struct testcert){
+        .cn = "Parse CA", .key = p->ca_key, .ca = true, .nb = -60, .na = 3600});
+    p->leaf_key = testcert_key();
+    p->leaf = testcert_new(&(struct testcert){.cn = "device-1",
+                                              .key = p->leaf_key,
+                                              .issuer = p->ca,
+                                              .ikey = p->ca_key,
+                                              .nb = -60,
+                                              .na = 3600});
+    p->other_key = testcert_key();
+    p->other_ca = testcert_new(&(struct testcert){.cn = "Other CA",
+                                                  .key = p->other_key,
+                                                  .ca = true,
+                                                  .nb = -60,
+                                                  .na = 3600});
+    p->other_leaf = testcert_new(&(struct testcert){.cn = "device-1",
+                                                    .key = p->leaf_key,
+                                                    .issuer = p->other_ca,
+                                                    .ikey = p->other_key,
+                                                    .nb = -60,
+                                                    .na = 3600});
+    p->srv_key = testcert_key();
+    p->srv = testcert_new(&(struct testcert){.cn = "server",
+                                             .key = p->srv_key,
+                                             .issuer = p->ca,
+                                             .ikey = p->ca_key,
+                                             .nb = -60,
+                                             .na = 3600});
+    *state = p;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct pki *p = *state;
+    X509 *xs[] = {p->ca, p->leaf, p->other_ca, p->other_leaf, p->srv};
+    for (size_t i = 0; i < sizeof(xs) / sizeof(xs[0]); i++)
+        X509_free(xs[i]);
+    EVP_PKEY_free(p->ca_key);
+    EVP_PKEY_free(p->leaf_key);
+    EVP_PKEY_free(p->other_key);
+    EVP_PKEY_free(p->srv_key);
+    free(p);
+    tls_parsecache_thread_free();
+    return 0;
+}
+
+static struct tls_parsecache_stats
+stats(void)
+{
+    struct tls_parsecache_stats s;
+    tls_parsecache_stats(&s);
+    return s;
+}
+
+/* DER of x followed by `extra` trailing bytes. */
+static unsigned char *
+der_of(X509 *x, size_t extra, size_t *len)
+{
+    int n = i2d_X509(x, NULL);
+    assert_true(n > 0);
+    unsigned char *buf = calloc(1, (size_t)n + extra + 1), *p = buf;
+    assert_int_equal(i2d_X509(x, &p), n);
+    memset(buf + n, 0x30, extra);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* d2i_X509 as libssl calls it: into a fresh object, armed or not. */
+static X509 *
+parse(const unsigned char *der, long len, bool arm, const unsigned char **end)
+{
+    X509 *x = X509_new_ex(NULL, NULL);
+    const unsigned char *p = der;
+    tls_parsecache_arm(arm);
+    X509 *r = d2i_X509(&x, &p, len);
+    tls_parsecache_arm(false);
+    assert_ptr_equal(r, x);
+    if (end != NULL)
+        *end = p;
+    ERR_clear_error();
+    return r;
+}
+
+static void
+test_same_bytes(void **state)
+{
+    struct pki *p = *state;
+    tls_parsecache_thread_free();
+    size_t n;
+    unsigned char *der = der_of(p->leaf, 7, &n);
+    const unsigned char *end;
+    X509 *a = parse(der, (long)n + 7, true, &end);
+    assert_non_null(a);
+    assert_ptr_equal(end, der + n);
+    assert_int_equal(stats().misses, 1);
+    assert_int_equal(stats().inserts, 1);
+    X509 *b = parse(der, (long)n + 7, true, &end);
+    assert_ptr_equal(b, a); /* the object parsed before */
+    assert_ptr_equal(end, der + n);
+    assert_int_equal(stats().hits, 1);
+    assert_int_equal(X509_cmp(b, p->leaf), 0);
+    /* Exactly as long as the certificate: a hit too. */
+    X509 *c = parse(der, (long)n, true, &end);
+    assert_ptr_equal(c, a);
+    assert_int_equal(stats().hits, 2);
+    X509_free(a);
+    X509_free(b);
+    X509_free(c);
+    free(der);
+}
+
+static void
+test_not_cached(void **state)
+{
+    struct pki *p = *state;
+    tls_parsecache_thread_free();
+    size_t n;
+    unsigned char *der = der_of(p->ca, 0, &n);
+    X509 *a = parse(der, (long)n, true, NULL);
+    assert_non_null(a);
+    /* Not armed: libcrypto's parse, a new object. */
+    X509 *b = parse(der, (long)n, false, NULL);
+    assert_non_null(b);
+    assert_ptr_not_equal(b, a);
+    assert_int_equal(X509_cmp(a, b), 0);
+    /* No object to reuse: libcrypto's parse. */
+    const unsigned char *q = der;
+    tls_parsecache_arm(true);
+    X509 *c = d2i_X509(NULL, &q, (long)n);
+    tls_parsecache_arm(false);
+    assert_non_null(c);
+    assert_ptr_not_equal(c, a);
+    struct tls_parsecache_stats s = stats();
+    assert_int_equal(s.misses + s.hits, 1);
+    /* One byte different (in the signature): another certificate. */
+    der[n - 3] ^= 0x01;
+    X509 *d = parse(der, (long)n, true, NULL);
+    assert_non_null(d);
+    assert_ptr_not_equal(d, a);
+    assert_int_not_equal(X509_cmp(d, a), 0);
+    der[n - 3] ^= 0x01;
+    /* Truncated: refused, as libcrypto refuses it. */
+    assert_null(parse(der, (long)n - 1, true, NULL));
+    assert_null(parse(der, (long)n - 1, false, NULL));
+    /* A wrong inner length: refused either way. */
+    der[5] ^= 0x40;
+    assert_null(parse(der, (long)n, true, NULL));
+    assert_null(parse(der, (long)n, false, NULL));
+    der[5] ^= 0x40;
+    assert_int_equal(stats().hits, 0);
+    /* The good bytes still hit. */
+    X509 *e = parse(der, (long)n, true, NULL);
+    assert_ptr_equal(e, a);
+    X509 *xs[] = {a, b, c, d, e};
+    for (size_t i = 0; i < 5; i++)
+        X509_free(xs[i]);
+    free(der);
+}
+
+static void
+test_many(void **state)
+{
+    struct pki *p = *state;
+    tls_parsecache_thread_free();
+    enum { N = 300 };
+    X509 **certs = calloc(N, sizeof(*certs));
+    for (int i = 0; i < N; i++) {
+        char cn[32];
+        snprintf(cn, sizeof(cn), "device-%d", i);
+        certs[i] = testcert_new(&(struct testcert){.cn = cn,
+                                                   .key = p->leaf_key,
+                                                   .issuer = p->ca,
+                                                   .ikey = p->ca_key,
+                                                   .nb = -60,
+                                                   .na = 3600});
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            size_t n;
+            unsigned char *der = der_of(certs[i], 0, &n);
+            X509 *x = parse(der, (long)n, true, NULL);
+            assert_non_null(x);
+            assert_int_equal(X509_cmp(x, certs[i]), 0);
+            X509_free(x);
+            free(der);
+        }
+    }
+    struct tls_parsecache_stats s = stats();
+    assert_int_equal(s.hits + s.misses, 2 * N);
+    assert_true(s.evictions > 0);
+    assert_int_equal(s.inserts, s.misses);
+    for (int i = 0; i < N; i++)
+        X509_free(certs[i]);
+    free(certs);
+}
+
+static SSL_CTX *
+server_ctx(struct pki *p)
+{
+    SSL_CTX *s = SSL_CTX_new_ex(tls_libctx(), NULL, TLS_server_method());
+    assert_non_null(s);
+    assert_int_equal(SSL_CTX_use_certificate(s, p->srv), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(s, p->srv_key), 1);
+    X509_STORE *st = SSL_CTX_get_cert_store(s);
+    assert_int_equal(X509_STORE_add_cert(st, p->ca), 1);
+    SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       NULL);
+    SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(s, 0);
+    return s;
+}
+
+static SSL_CTX *
+client_ctx(X509 *leaf, EVP_PKEY *key, X509 *ca)
+{
+    SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+    assert_non_null(c);
+    assert_int_equal(SSL_CTX_use_certificate(c, leaf), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(c, key), 1);
+    assert_int_equal(SSL_CTX_add1_chain_cert(c, ca), 1);
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+    return c;
+}
+
+/* One handshake in memory; true when both sides completed. *peer: the
+ * server's peer certificate (a reference), *verify its result. */
+static bool
+handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
+{
+    SSL *s = SSL_new(sctx), *c = SSL_new(cctx);
+    BIO *sb = NULL, *cb = NULL;
+    assert_int_equal(BIO_new_bio_pair(&sb, 0, &cb, 0), 1);
+    SSL_set_bio(s, sb, sb);
+    SSL_set_bio(c, cb, cb);
+    SSL_set_accept_state(s);
+    SSL_set_connect_state(c);
+    int rs = 0, rc = 0;
+    for (int i = 0; i < 20 && (rs != 1 || rc != 1); i++) {
+        rc = SSL_do_handshake(c);
+        tls_parsecache_arm(true);
+        rs = SSL_do_handshake(s);
+        tls_parsecache_arm(false);
+        if (rs <= 0 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ)
+            break;
+    }
+    *peer = SSL_get1_peer_certificate(s);
+    *verify = SSL_get_verify_result(s);
+    SSL_free(s);
+    SSL_free(c);
+    ERR_clear_error();
+    return rs == 1;
+}
+
+static void
+test_handshakes(void **state)
+{
+    struct pki *p = *state;
+    tls_parsecache_thread_free();
+    SSL_CTX *sctx = server_ctx(p);
+    SSL_CTX *good = client_ctx(p->leaf, p->leaf_key, p->ca);
+    X509 *first = NULL, *peer = NULL;
+    long v = -1;
+    assert_true(handshake(sctx, good, &first, &v));
+    assert_int_equal(v, X509_V_OK);
+    assert_int_equal(X509_cmp(first, p->leaf), 0);
+    struct tls_parsecache_stats s = stats();
+    assert_int_equal(s.misses, 2); /* leaf and CA */
+    assert_int_equal(s.hits, 0);
+    for (int i = 0; i < 3; i++) {
+        assert_true(handshake(sctx, good, &peer, &v));
+        assert_int_equal(v, X509_V_OK);
+        assert_ptr_equal(peer, first); /* the same parsed certificate */
+        X509_free(peer);
+    }
+    s = stats();
+    assert_int_equal(s.hits, 6);
+    /* A client the server does not trust: refused every time, its
+     * certificates parsed once. */
+    SSL_CTX *bad = client_ctx(p->other_leaf, p->leaf_key, p->other_ca);
+    for (int i = 0; i < 2; i++) {
+        assert_false(handshake(sctx, bad, &peer, &v));
+        assert_int_not_equal(v, X509_V_OK);
+        X509_free(peer);
+    }
+    s = stats();
+    assert_int_equal(s.misses, 4);
+    assert_int_equal(s.hits, 8);
+    /* The trusted client is still accepted. */
+    assert_true(handshake(sctx, good, &peer, &v));
+    assert_ptr_equal(peer, first);
+    X509_free(peer);
+    X509_free(first);
+    SSL_CTX_free(bad);
+    SSL_CTX_free(good);
+    SSL_CTX_free(sctx);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_bytes),
+        cmocka_unit_test(test_not_cached),
+        cmocka_unit_test(test_many),
+        cmocka_unit_test(test_handshakes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
