@@ -14,6 +14,7 @@
  *     -Isrc -isystem /usr/share/include/llhttp \
  *     fuzz/fuzz_http_parse.c src/http/parse.c src/http/parse_check.c \
  *     src/http/headers.c src/core/buf.c src/core/util.c src/core/xmalloc.c \
+ *     src/core/err.c \
  *     /usr/share/llhttp/llhttp.c /usr/share/llhttp/api.c \
  *     /usr/share/llhttp/http.c -o build-fuzz/fuzz_http_parse
  *   ./build-fuzz/fuzz_http_parse -max_total_time=60 -max_len=4096 \

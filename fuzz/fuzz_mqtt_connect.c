@@ -16,7 +16,8 @@
  *   clang -g -O1 -std=c17 -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=undefined -D_GNU_SOURCE -Isrc \
  *     fuzz/fuzz_mqtt_connect.c src/mqtt/connect.c src/core/buf.c \
- *     src/core/util.c src/core/xmalloc.c -o build-fuzz/fuzz_mqtt_connect
+ *     src/core/util.c src/core/xmalloc.c src/core/err.c \
+ *     -o build-fuzz/fuzz_mqtt_connect
  *   ./build-fuzz/fuzz_mqtt_connect -max_total_time=60 -max_len=4096 \
  *     -dict=fuzz/mqtt.dict build-fuzz/corpus-mqtt fuzz/corpus/mqtt
  *

@@ -11,12 +11,13 @@
  */
 #include "core/blkcache.h"
 
+#include "core/err.h"
+
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -63,16 +64,6 @@ static pthread_key_t exit_key;
 static uintptr_t cache_key;
 static atomic_bool exiting; /* exit() has begun: keep nothing more */
 
-static _Noreturn void
-corrupt(const char *what)
-{
-    char msg[96];
-    int len = snprintf(msg, sizeof(msg), "certgate: heap: %s\n", what);
-    if (len > 0)
-        (void)!write(2, msg, (size_t)len);
-    abort();
-}
-
 /* A list pointer stored in a block, mangled with the block's address;
  * not under ASan, which catches the writes this is against, and whose
  * leak check must see the kept blocks. */
@@ -93,7 +84,7 @@ reveal(const struct kept *at)
 {
     uintptr_t p = mangle(at) ^ at->next;
     if (p % 16 != 0)
-        corrupt("corrupted free list");
+        cg_abort("heap: corrupted free list");
     return (struct kept *)p;
 }
 
@@ -147,7 +138,7 @@ init_once(void)
         k = (uintptr_t)time(NULL) * 0x9e3779b97f4a7c15u ^ (uintptr_t)&k;
     cache_key = k | 1;
     if (pthread_key_create(&exit_key, flush_at_exit) != 0)
-        corrupt("no thread key");
+        cg_abort("heap: no thread key");
     (void)atexit(flush_at_process_exit);
 }
 
@@ -222,7 +213,7 @@ blkcache_free(void *p)
         register_thread();
     struct kept *k = p;
     if (k->key == cache_key && listed(b, k))
-        corrupt("block freed twice");
+        cg_abort("heap: block freed twice");
     k->next = protect(k, b->head);
     k->key = cache_key;
     b->head = k;

@@ -2,6 +2,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 const char *
 cg_strerror(int err)
@@ -28,4 +31,19 @@ cg_seterr(char *err, int code, const char *fmt, ...)
         va_end(ap);
     }
     return code;
+}
+
+void
+cg_abort(const char *fmt, ...)
+{
+    char msg[192] = "certgate: ";
+    size_t len = strlen(msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + len, sizeof(msg) - len - 1, fmt, ap);
+    va_end(ap);
+    len = strlen(msg);
+    msg[len++] = '\n';
+    (void)!write(2, msg, len);
+    abort();
 }

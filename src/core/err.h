@@ -37,4 +37,10 @@ const char *cg_strerror(int err);
 int cg_seterr(char *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Writes "certgate: <message>" and a newline to stderr without allocating,
+ * then aborts: for states the process cannot go on from (out of memory, a
+ * corrupted heap list, a missing library function). */
+_Noreturn void cg_abort(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -1,20 +1,17 @@
 #include "core/xmalloc.h"
 
+#include "core/err.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static void
+static _Noreturn void
 oom(size_t n)
 {
-    char msg[96];
-    int len = snprintf(msg, sizeof(msg),
-                       "certgate: out of memory allocating %zu bytes\n", n);
-    if (len > 0)
-        (void)!write(2, msg, (size_t)len);
-    abort();
+    cg_abort("out of memory allocating %zu bytes", n);
 }
 
 void *

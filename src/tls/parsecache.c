@@ -45,6 +45,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "core/err.h"
 #include "core/xmalloc.h"
 #include "tls/tls_int.h"
 
@@ -95,15 +96,12 @@ init_once(void)
     real_d2i = (d2i_fn *)dlvsym(RTLD_NEXT, "d2i_X509", "OPENSSL_3.0.0");
     if (real_d2i == NULL)
         real_d2i = (d2i_fn *)dlsym(RTLD_NEXT, "d2i_X509");
-    if (real_d2i == NULL) {
-        static const char msg[] = "certgate: libcrypto's d2i_X509 not found\n";
-        (void)!write(2, msg, sizeof(msg) - 1);
-        abort();
-    }
+    if (real_d2i == NULL)
+        cg_abort("libcrypto's d2i_X509 not found");
     if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
         seed = 0x243f6a8885a308d3u;
     if (pthread_key_create(&cache_key, cache_free) != 0)
-        abort();
+        cg_abort("no thread key for the certificate cache");
 }
 
 void
