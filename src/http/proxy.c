@@ -577,7 +577,8 @@ static bool
 run_once(struct proxy_conn *pc)
 {
     bool progress = false;
-    int r = stream_flush(&pc->s, &pc->out, NULL);
+    int r = pc->state == PC_CLOSING ? stream_flush_last(&pc->s, &pc->out, NULL)
+                                    : stream_flush(&pc->s, &pc->out, NULL);
     if (r < 0) {
         client_gone(pc, false);
         return false;

@@ -55,11 +55,12 @@ stream_read(struct stream *s, void *buf, size_t n)
     return CG_EIO;
 }
 
-ssize_t
-stream_write(struct stream *s, const void *buf, size_t n)
+static ssize_t
+write_some(struct stream *s, const void *buf, size_t n, bool last)
 {
     if (s->tls != NULL) {
-        ssize_t r = tls_conn_write(s->tls, buf, n);
+        ssize_t r = last ? tls_conn_write_last(s->tls, buf, n)
+                         : tls_conn_write(s->tls, buf, n);
         if (r == CG_EAGAIN)
             s->wwant = want_ev(s);
         return r;
@@ -72,6 +73,12 @@ stream_write(struct stream *s, const void *buf, size_t n)
         return CG_EAGAIN;
     }
     return CG_EIO;
+}
+
+ssize_t
+stream_write(struct stream *s, const void *buf, size_t n)
+{
+    return write_some(s, buf, n, false);
 }
 
 void
@@ -149,12 +156,12 @@ stream_sweeper_stop(struct stream_sweeper *sw, struct ev_loop *loop)
     ev_timer_stop(loop, &sw->timer);
 }
 
-int
-stream_flush(struct stream *s, struct cg_buf *b, uint64_t *count)
+static int
+flush_buf(struct stream *s, struct cg_buf *b, uint64_t *count, bool last)
 {
     int progress = 0;
     while (cg_buf_pending(b) > 0) {
-        ssize_t w = stream_write(s, cg_buf_head(b), cg_buf_pending(b));
+        ssize_t w = write_some(s, cg_buf_head(b), cg_buf_pending(b), last);
         if (w == CG_EAGAIN)
             return progress;
         if (w < 0)
@@ -165,6 +172,18 @@ stream_flush(struct stream *s, struct cg_buf *b, uint64_t *count)
         progress = 1;
     }
     return progress;
+}
+
+int
+stream_flush(struct stream *s, struct cg_buf *b, uint64_t *count)
+{
+    return flush_buf(s, b, count, false);
+}
+
+int
+stream_flush_last(struct stream *s, struct cg_buf *b, uint64_t *count)
+{
+    return flush_buf(s, b, count, true);
 }
 
 int

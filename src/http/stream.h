@@ -46,6 +46,9 @@ bool stream_pending(const struct stream *s);
 /* Writes the pending bytes of b to s (count, when not NULL, adds what
  * went out): 1 progress, 0 blocked, -1 error. */
 int stream_flush(struct stream *s, struct cg_buf *b, uint64_t *count);
+/* The same for a stream's last bytes: a TLS stream's close_notify leaves
+ * with them (tls_conn_write_last); stream_close sends nothing more. */
+int stream_flush_last(struct stream *s, struct cg_buf *b, uint64_t *count);
 /* Reads what s has (up to STREAM_READ_CHUNK) onto b: 1 progress, 0
  * blocked, -1 error, -2 EOF. An empty b is read through the stack, so a
  * connection whose read would block holds no read buffer. */

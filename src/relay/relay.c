@@ -330,9 +330,9 @@ up_failed(struct relay_conn *rc, const char *err)
 /* Writes what b holds to s; a drained queue gives its memory back, so an
  * idle connection holds no buffer. */
 static int
-flush(struct stream *s, struct cg_buf *b, uint64_t *count)
+flush(struct stream *s, struct cg_buf *b, uint64_t *count, bool last)
 {
-    int r = stream_flush(s, b, count);
+    int r = last ? stream_flush_last(s, b, count) : stream_flush(s, b, count);
     cg_buf_shrink(b, 0);
     return r;
 }
@@ -385,14 +385,14 @@ read_client(struct relay_conn *rc)
 static int
 flush_both(struct relay_conn *rc)
 {
-    int r = flush(&rc->s, &rc->to_cl, &rc->bytes_down);
+    int r = flush(&rc->s, &rc->to_cl, &rc->bytes_down, rc->state == RC_CLOSING);
     if (r < 0) {
         relay_close(rc, "client_error");
         return -1;
     }
     int p = r > 0;
     if (rc->up_phase == UPP_READY) {
-        r = flush(&rc->up, &rc->to_up, &rc->bytes_up);
+        r = flush(&rc->up, &rc->to_up, &rc->bytes_up, false);
         if (r < 0) {
             relay_close(rc, "upstream_error");
             return -1;

@@ -38,24 +38,6 @@ tls_conn_of(const SSL *ssl)
     return c;
 }
 
-/* Notes whether each read() from the socket came back short (the
- * socket is then known empty, so a read before the next readiness event
- * would only return EAGAIN). */
-static long
-sock_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
-            int ret, size_t *processed)
-{
-    (void)argp;
-    (void)argi;
-    (void)argl;
-    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
-        struct tls_conn *c = (struct tls_conn *)BIO_get_callback_arg(b);
-        if (c != NULL)
-            c->sock_short = ret > 0 && processed != NULL && *processed < len;
-    }
-    return ret;
-}
-
 static struct tls_conn *
 conn_new(SSL_CTX *ctx, int fd, uint64_t id)
 {
@@ -69,15 +51,12 @@ conn_new(SSL_CTX *ctx, int fd, uint64_t id)
     c->id = id;
     c->verdict = (struct cg_verdict){CG_VERIFY_NONE, "no_cert"};
     SSL_set_app_data(ssl, c);
-    if (SSL_set_fd(ssl, fd) != 1) {
+    BIO *b = tls_sockbio_new(c);
+    if (b == NULL) {
         tls_conn_free(c);
         return NULL;
     }
-    BIO *rbio = SSL_get_rbio(ssl);
-    if (rbio != NULL) {
-        BIO_set_callback_arg(rbio, (char *)c);
-        BIO_set_callback_ex(rbio, sock_bio_cb);
-    }
+    SSL_set_bio(ssl, b, b);
     return c;
 }
 
@@ -186,17 +165,20 @@ tls_conn_setup_ctx(SSL_CTX *ctx)
 /*
  * A TLS 1.3 listener connection leaves OpenSSL once its handshake is done
  * (record.c): what the connection still needs of the SSL is kept, the
- * SSL freed. Not when anything of the client's is already buffered inside
- * OpenSSL (read-ahead is off after the ClientHello, so nothing normally
- * is), or the suite is not one record.c seals (TLS 1.3's three, TLS 1.2's
- * AEAD ones: all the listener offers).
+ * SSL freed. What the socket BIO received beyond the handshake and any
+ * session tickets it held go with it (sockbio.c). Not when anything of
+ * the client's is already buffered inside OpenSSL (read-ahead is off
+ * after the ClientHello, so nothing normally is), or the suite is not one
+ * record.c seals (TLS 1.3's three, TLS 1.2's AEAD ones: all the listener
+ * offers).
  */
 static void
 handoff(struct tls_conn *c)
 {
     SSL *ssl = c->ssl;
     const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
-    bool clean = ci != NULL && !SSL_has_pending(ssl);
+    bool clean = ci != NULL && !SSL_has_pending(ssl) &&
+                 c->in_len - c->in_off <= TLS_FEED_MAX;
     if (clean && SSL_version(ssl) == TLS1_3_VERSION && c->hs != NULL &&
         c->hs->seen == 3) {
         c->rec =
@@ -214,11 +196,18 @@ handoff(struct tls_conn *c)
     }
     hs_free(c);
     if (c->rec == NULL) { /* stays with OpenSSL: as an idle connection */
+        /* tickets now (or, when the socket is full, before the next
+         * write through the BIO) */
+        (void)tls_sockbio_send_held(c);
         SSL_set_read_ahead(ssl, 1);
         SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
         SSL_free_buffers(ssl);
         return;
     }
+    tls_rec_hold(c->rec, c->held + c->held_off, c->held_len - c->held_off);
+    tls_rec_feed(c->rec, c->in + c->in_off, c->in_len - c->in_off,
+                 c->sock_short);
+    tls_sockbio_free_bufs(c);
     c->version = SSL_get_version(ssl);
     c->cipher = SSL_CIPHER_get_name(ci);
     c->resumed = SSL_session_reused(ssl) == 1;
@@ -279,10 +268,12 @@ tls_conn_handshake(struct tls_conn *c)
     if (c->l != NULL) {
         tls_kdftap_arm(&c->hs);
         tls_parsecache_arm(true);
+        tls_fetchmemo_arm(true);
     }
     int r = SSL_do_handshake(c->ssl);
     tls_kdftap_arm(NULL);
     tls_parsecache_arm(false);
+    tls_fetchmemo_arm(false);
     if (r == 1) {
         handshake_finish(c);
         return 0;
@@ -336,11 +327,11 @@ tls_conn_read(struct tls_conn *c, void *buf, size_t n)
     }
 }
 
-ssize_t
-tls_conn_write(struct tls_conn *c, const void *buf, size_t n)
+static ssize_t
+conn_write(struct tls_conn *c, const void *buf, size_t n, bool last)
 {
     if (c->rec != NULL)
-        return tls_rec_write(c->rec, c->fd, buf, n, &c->want, c);
+        return tls_rec_write(c->rec, c->fd, buf, n, last, &c->want, c);
     ERR_clear_error();
     errno = 0;
     size_t done = 0;
@@ -361,6 +352,18 @@ tls_conn_write(struct tls_conn *c, const void *buf, size_t n)
     }
 }
 
+ssize_t
+tls_conn_write(struct tls_conn *c, const void *buf, size_t n)
+{
+    return conn_write(c, buf, n, false);
+}
+
+ssize_t
+tls_conn_write_last(struct tls_conn *c, const void *buf, size_t n)
+{
+    return conn_write(c, buf, n, true);
+}
+
 bool
 tls_conn_pending(const struct tls_conn *c)
 {
@@ -370,7 +373,7 @@ tls_conn_pending(const struct tls_conn *c)
      * bytes come with an fd event. */
     if (c->rec != NULL)
         return tls_rec_pending(c->rec);
-    return SSL_pending(c->ssl) > 0 ||
+    return SSL_pending(c->ssl) > 0 || c->in != NULL ||
            (!c->read_blocked && SSL_has_pending(c->ssl));
 }
 
@@ -405,6 +408,7 @@ tls_conn_free(struct tls_conn *c)
     if (c == NULL)
         return;
     SSL_free(c->ssl);
+    tls_sockbio_free_bufs(c);
     tls_rec_free(c->rec);
     tls_facts_clear(&c->facts);
     hs_free(c);

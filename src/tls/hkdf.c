@@ -121,6 +121,58 @@ hmac_key(struct hmac *m, enum tls_hash h, const unsigned char *key,
     OPENSSL_cleanse(k, sizeof(k));
 }
 
+/*
+ * Key states kept while a handshake step runs (tls_hkdf_cache): TLS 1.3
+ * expands most secrets more than once (a traffic secret into its key, its
+ * IV and a finished key; the master secret into four secrets), and each
+ * HMAC key costs two hash blocks before its message. A few per thread,
+ * the oldest replaced; wiped when the step ends.
+ */
+#define KEY_CACHE 4
+
+struct key_entry {
+    struct hmac m;
+    unsigned char key[64];
+    size_t keylen; /* 0: empty */
+};
+
+static _Thread_local struct {
+    bool on;
+    unsigned next;
+    struct key_entry e[KEY_CACHE];
+} kc;
+
+void
+tls_hkdf_cache(bool on)
+{
+    if (!on && kc.on)
+        OPENSSL_cleanse(&kc, sizeof(kc));
+    kc.on = on;
+}
+
+static void
+hmac_key_cached(struct hmac *m, enum tls_hash h, const unsigned char *key,
+                size_t keylen)
+{
+    if (!kc.on || keylen == 0 || keylen > sizeof(kc.e[0].key)) {
+        hmac_key(m, h, key, keylen);
+        return;
+    }
+    for (size_t i = 0; i < KEY_CACHE; i++) {
+        struct key_entry *e = &kc.e[i];
+        if (e->keylen == keylen && e->m.h == h &&
+            CRYPTO_memcmp(e->key, key, keylen) == 0) {
+            *m = e->m;
+            return;
+        }
+    }
+    hmac_key(m, h, key, keylen);
+    struct key_entry *e = &kc.e[kc.next++ % KEY_CACHE];
+    e->m = *m;
+    memcpy(e->key, key, keylen);
+    e->keylen = keylen;
+}
+
 /* mac <- HMAC(key, a || b || c) (hash length bytes) */
 static void
 hmac_msg(const struct hmac *m, const void *a, size_t an, const void *b,
@@ -144,7 +196,7 @@ tls_hkdf_extract(enum tls_hash h, const unsigned char *salt, size_t saltlen,
                  const unsigned char *ikm, size_t ikmlen, unsigned char *prk)
 {
     struct hmac m;
-    hmac_key(&m, h, salt, saltlen);
+    hmac_key_cached(&m, h, salt, saltlen);
     hmac_msg(&m, ikm, ikmlen, NULL, 0, NULL, 0, prk);
     OPENSSL_cleanse(&m, sizeof(m));
 }
@@ -160,7 +212,7 @@ tls_hkdf_expand(enum tls_hash h, const unsigned char *prk, size_t prklen,
     struct hmac m;
     unsigned char t[64];
     size_t tl = 0; /* T(0) is empty */
-    hmac_key(&m, h, prk, prklen);
+    hmac_key_cached(&m, h, prk, prklen);
     for (unsigned char i = 1; outlen > 0; i++) {
         hmac_msg(&m, t, tl, info, infolen, &i, 1, t);
         tl = hl;
@@ -203,6 +255,22 @@ tls_hkdf_expand_label(enum tls_hash h, const unsigned char *secret,
     return tls_hkdf_expand(h, secret, secretlen, info, n, out, outlen);
 }
 
+/* The hash of the empty string (Derive-Secret's context for "derived"). */
+static const unsigned char *
+empty_hash(enum tls_hash h)
+{
+    static const unsigned char sha256[32] = {
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+        0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+        0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    static const unsigned char sha384[48] = {
+        0x38, 0xb0, 0x60, 0xa7, 0x51, 0xac, 0x96, 0x38, 0x4c, 0xd9, 0x32, 0x7e,
+        0xb1, 0xb1, 0xe3, 0x6a, 0x21, 0xfd, 0xb7, 0x11, 0x14, 0xbe, 0x07, 0x43,
+        0x4c, 0x0c, 0xc7, 0xbf, 0x63, 0xf6, 0xe1, 0xda, 0x27, 0x4e, 0xde, 0xbf,
+        0xe7, 0x6f, 0x65, 0xfb, 0xd5, 0x1a, 0xd2, 0xf1, 0x48, 0x98, 0xb9, 0x5b};
+    return h == TLS_SHA256 ? sha256 : sha384;
+}
+
 bool
 tls_hkdf_tls13_secret(enum tls_hash h, const unsigned char *prev,
                       size_t prevlen, const unsigned char *in, size_t inlen,
@@ -212,18 +280,15 @@ tls_hkdf_tls13_secret(enum tls_hash h, const unsigned char *prev,
 {
     static const unsigned char zeros[48];
     size_t hl = tls_hash_len(h);
-    unsigned char salt[48], empty[48];
+    unsigned char salt[48];
     size_t saltlen = 0;
     if (in == NULL) {
         in = zeros;
         inlen = hl;
     }
     if (prev != NULL) {
-        union hctx c;
-        h_init(h, &c);
-        h_final(h, &c, empty);
         if (!tls_hkdf_expand_label(h, prev, prevlen, prefix, prefixlen, label,
-                                   labellen, empty, hl, salt, hl))
+                                   labellen, empty_hash(h), hl, salt, hl))
             return false;
         saltlen = hl;
     }

@@ -386,6 +386,7 @@ void
 tls_kdftap_arm(struct tls_hs_secrets **slot)
 {
     armed = slot;
+    tls_hkdf_cache(slot != NULL);
 }
 
 void

@@ -49,6 +49,7 @@ static bool
 queue_record(struct tls_rec *r, const void *in, size_t len, unsigned char type)
 {
     size_t need = REC_HDR + len + rec_overhead(r);
+    r->held = false; /* no longer only tickets: sent at the next read too */
     if (r->woff == r->wlen) {
         r->woff = r->wlen = 0;
     }
@@ -58,32 +59,12 @@ queue_record(struct tls_rec *r, const void *in, size_t len, unsigned char type)
     return k > 0;
 }
 
-/* Sends p[*sent..len): 1 all sent, 0 the socket is full, -1 error. */
-static int
-send_all(int fd, const unsigned char *p, size_t len, size_t *sent)
-{
-    while (*sent < len) {
-        ssize_t n =
-            send(fd, p + *sent, len - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            *sent += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        return -1;
-    }
-    return 1;
-}
-
 /* Sends what wbuf holds: 1 all sent (wbuf freed), 0 the socket is full,
  * -1 error (errno). */
 static int
 flush(struct tls_rec *r, int fd)
 {
-    int f = send_all(fd, r->wbuf, r->wlen, &r->woff);
+    int f = tls_send_all(fd, r->wbuf, r->wlen, &r->woff);
     if (f == 1) {
         free(r->wbuf);
         r->wbuf = NULL;
@@ -360,7 +341,8 @@ tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
 {
     if (r->failed)
         return CG_EIO;
-    if (r->wlen > r->woff) { /* a KeyUpdate answer or an unsent write */
+    if (r->wlen > r->woff && !r->held) { /* a KeyUpdate answer, an unsent
+                                             write */
         ssize_t k = write_flush(r, fd, want, c);
         if (k < 0)
             return k;
@@ -376,9 +358,49 @@ tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
     return got;
 }
 
+/* Moves the queued protocol records (tickets, a KeyUpdate answer) to
+ * out, in front of what is sealed next; returns their length. */
+static size_t
+take_queued(struct tls_rec *r, unsigned char *out)
+{
+    size_t q = r->wlen - r->woff;
+    memcpy(out, r->wbuf + r->woff, q);
+    free(r->wbuf);
+    r->wbuf = NULL;
+    r->wlen = r->woff = 0;
+    r->held = false;
+    return q;
+}
+
+/* Seals buf[0..take) (and close_notify when last) into out + olen;
+ * returns the new length, 0 on failure. */
+static size_t
+seal_all(struct tls_rec *r, unsigned char *out, size_t olen, const void *buf,
+         size_t take, bool last)
+{
+    static const unsigned char cn[2] = {1, AL_CLOSE_NOTIFY};
+    const unsigned char *p = buf;
+    for (size_t off = 0; off < take; off += REC_MAX_PLAIN) {
+        size_t k = take - off < REC_MAX_PLAIN ? take - off : REC_MAX_PLAIN;
+        size_t sealed = rec_seal(r, &r->tx, out + olen, p + off, k, CT_APPDATA);
+        if (sealed == 0)
+            return 0;
+        olen += sealed;
+    }
+    if (last) {
+        size_t sealed =
+            rec_seal(r, &r->tx, out + olen, cn, sizeof(cn), CT_ALERT);
+        if (sealed == 0)
+            return 0;
+        olen += sealed;
+        r->closed = true;
+    }
+    return olen;
+}
+
 ssize_t
-tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
-              struct tls_conn *c)
+tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, bool last,
+              int *want, struct tls_conn *c)
 {
     if (r->failed)
         return CG_EIO;
@@ -387,27 +409,27 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
         r->wacked = 0;
         return (ssize_t)k;
     }
-    if (r->wlen > r->woff) { /* an earlier call's records first */
+    size_t queued = r->wlen - r->woff;
+    /* an earlier call's records first; protocol records go out with these */
+    if (queued > 0 && (r->wplain > 0 || queued > TLS_HELD_MAX || n == 0)) {
         ssize_t k = write_flush(r, fd, want, c);
         if (k != 0)
             return k;
+        queued = 0;
     }
     if (n == 0)
         return 0;
-    const unsigned char *p = buf;
+    if (r->closed)
+        return rec_fail(r, c, "TLS record: write after close_notify");
     size_t take = n;
     if (take > (size_t)REC_WRITE_RECORDS * REC_MAX_PLAIN)
         take = (size_t)REC_WRITE_RECORDS * REC_MAX_PLAIN;
     unsigned char *out = rec_scratch();
-    size_t olen = 0, sent = 0;
-    for (size_t off = 0; off < take; off += REC_MAX_PLAIN) {
-        size_t k = take - off < REC_MAX_PLAIN ? take - off : REC_MAX_PLAIN;
-        size_t sealed = rec_seal(r, &r->tx, out + olen, p + off, k, CT_APPDATA);
-        if (sealed == 0)
-            return rec_fail(r, c, "TLS record: sealing failed");
-        olen += sealed;
-    }
-    int f = send_all(fd, out, olen, &sent);
+    size_t olen = queued > 0 ? take_queued(r, out) : 0, sent = 0;
+    olen = seal_all(r, out, olen, buf, take, last && take == n);
+    if (olen == 0)
+        return rec_fail(r, c, "TLS record: sealing failed");
+    int f = tls_send_all(fd, out, olen, &sent);
     if (f < 0) {
         return rec_fail_errno(r, c, "send()");
     }
@@ -421,6 +443,31 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, int *want,
     r->wplain = take;
     *want = TLS_WANT_WRITE;
     return CG_EAGAIN;
+}
+
+void
+tls_rec_hold(struct tls_rec *r, const unsigned char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    r->wbuf = xmalloc(n);
+    memcpy(r->wbuf, p, n);
+    r->wlen = n;
+    r->woff = 0;
+    r->held = true;
+}
+
+void
+tls_rec_feed(struct tls_rec *r, const unsigned char *p, size_t n,
+             bool sock_short)
+{
+    r->sock_short = sock_short;
+    if (n == 0)
+        return;
+    r->rbuf = xmalloc(REC_RBUF);
+    memcpy(r->rbuf, p, n);
+    r->rlen = n;
+    r->roff = r->poff = r->plen = 0;
 }
 
 bool
@@ -447,7 +494,9 @@ tls_rec_close_notify(struct tls_rec *r, int fd)
     static const unsigned char a[2] = {1, AL_CLOSE_NOTIFY};
     if (r->failed)
         return;
-    if (queue_record(r, a, sizeof(a), CT_ALERT))
+    /* behind what is queued (held tickets, the last write's rest) */
+    if (r->closed || queue_record(r, a, sizeof(a), CT_ALERT))
         (void)flush(r, fd);
+    r->closed = true;
     r->failed = true;
 }

@@ -14,9 +14,13 @@
 #define REC_MAX_CIPHER12 (REC_MAX_PLAIN + 2048)
 #define REC_MAX_OVERHEAD (8 + REC_TAG) /* TLS 1.2 GCM: explicit nonce */
 #define REC_WRITE_RECORDS 4
-/* the per-worker buffer records are received into and sealed in */
+/* a sealed alert record, at most */
+#define REC_ALERT_MAX (REC_HDR + 2 + 1 + REC_MAX_OVERHEAD)
+/* the per-worker buffer records are received into and sealed in (behind
+ * up to TLS_HELD_MAX bytes of queued protocol records) */
 #define REC_SCRATCH                                                            \
-    ((size_t)REC_WRITE_RECORDS * (REC_HDR + REC_MAX_PLAIN + REC_MAX_OVERHEAD))
+    (TLS_HELD_MAX + REC_ALERT_MAX +                                            \
+     (size_t)REC_WRITE_RECORDS * (REC_HDR + REC_MAX_PLAIN + REC_MAX_OVERHEAD))
 
 #define CT_CCS 20
 #define CT_ALERT 21
@@ -48,6 +52,8 @@ struct tls_rec {
     size_t wlen, woff;
     size_t wplain; /* caller's bytes in wbuf, reported once they are sent */
     size_t wacked; /* ... already sent (by a read), not yet reported */
+    bool held;     /* wbuf is session tickets only: they wait for a write */
+    bool closed;   /* close_notify is queued or sent */
     unsigned char hs[5]; /* a KeyUpdate message being reassembled */
     size_t hs_len;
     bool eof;

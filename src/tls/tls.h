@@ -189,6 +189,11 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t n);
 /* Writes up to n bytes: >0 count, CG_EAGAIN, CG_EIO. Partial writes are
  * allowed (SSL_MODE_ENABLE_PARTIAL_WRITE). */
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t n);
+/* The same for the connection's last bytes: once the TLS 1.3 / TLS 1.2
+ * AEAD record layer has them all in one call, its close_notify is sealed
+ * behind them and leaves in the same send (tls_conn_shutdown then sends
+ * nothing more). */
+ssize_t tls_conn_write_last(struct tls_conn *c, const void *buf, size_t n);
 /* Bytes already decrypted and waiting inside the TLS layer. */
 bool tls_conn_pending(const struct tls_conn *c);
 /* True when the socket read the last tls_conn_read() made (if any) came

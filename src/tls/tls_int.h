@@ -95,6 +95,20 @@ void tls_parsecache_stats(struct tls_parsecache_stats *out);
 /* Frees the calling thread's cache now (tests, threads that do not exit). */
 void tls_parsecache_thread_free(void);
 
+/* --- Algorithm fetches memoized per worker (fetchmemo.c) -------------- */
+
+struct tls_fetchmemo_stats {
+    uint64_t hits, misses, kept;
+};
+
+/* While on, the calling thread's EVP_*_fetch calls (libssl's and
+ * libcrypto's) return what the same fetch returned before on it. */
+void tls_fetchmemo_arm(bool on);
+/* The calling thread's counters (zero before its first armed fetch). */
+void tls_fetchmemo_stats(struct tls_fetchmemo_stats *out);
+/* Frees the calling thread's memo now (tests, threads that do not exit). */
+void tls_fetchmemo_thread_free(void);
+
 /* --- Verified-chain cache (chaincache.c) ------------------------------ */
 
 struct tls_chaincache;
@@ -222,8 +236,17 @@ void tls_rec_free(struct tls_rec *r);
  * error filled with CG_EIO). */
 ssize_t tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
                      struct tls_conn *c);
+/* last: nothing follows these bytes; when all n go in this call,
+ * close_notify is sealed behind them and sent with them. */
 ssize_t tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n,
-                      int *want, struct tls_conn *c);
+                      bool last, int *want, struct tls_conn *c);
+/* Records the server sent under OpenSSL (session tickets, n <=
+ * TLS_HELD_MAX) wait for the connection's first write or close_notify. */
+void tls_rec_hold(struct tls_rec *r, const unsigned char *p, size_t n);
+/* Bytes received before the hand-over that OpenSSL did not read (n <=
+ * TLS_FEED_MAX): the record layer reads them first. */
+void tls_rec_feed(struct tls_rec *r, const unsigned char *p, size_t n,
+                  bool sock_short);
 bool tls_rec_pending(const struct tls_rec *r);
 /* Frees the cipher contexts (~1.1 KB each; made again from the keys on
  * the next record). */
@@ -266,6 +289,10 @@ enum tls_hash { TLS_SHA256, TLS_SHA384 };
 size_t tls_hash_len(enum tls_hash h);
 /* The hash an OpenSSL digest name (len bytes, any case) names, if one. */
 bool tls_hash_by_name(const char *name, size_t len, enum tls_hash *h);
+/* While on, the calling thread keeps the last few HMAC key states (a
+ * secret expanded again costs two hash blocks less); off wipes them
+ * (kdftap.c: on while a listener handshake step runs). */
+void tls_hkdf_cache(bool on);
 /* prk (hash length) <- HKDF-Extract(salt, ikm) */
 void tls_hkdf_extract(enum tls_hash h, const unsigned char *salt,
                       size_t saltlen, const unsigned char *ikm, size_t ikmlen,
@@ -337,6 +364,13 @@ struct tls_conn {
     bool handshake_done;
     bool read_blocked; /* the last SSL_read wanted the socket */
     bool sock_short;   /* the last read() from the socket came back short */
+    bool in_eof;       /* the socket gave end of file (sockbio.c) */
+    /* bytes received but not yet read by OpenSSL (sockbio.c) */
+    unsigned char *in;
+    size_t in_len, in_off;
+    /* TLS 1.3 session tickets not yet sent (sockbio.c) */
+    unsigned char *held;
+    size_t held_len, held_off;
     struct cg_verdict verdict;
     struct cg_identity *ident;
     char *sni;
@@ -354,6 +388,23 @@ struct tls_conn {
     unsigned char tickets_sent;
     char *err; /* the last failure (TLS_ERR_LEN bytes), made on the first */
 };
+
+/* --- The socket under a connection's SSL (sockbio.c) ------------------ */
+
+/* session tickets held back for the connection's first write, at most */
+#define TLS_HELD_MAX 1024
+/* received bytes the record layer can take over at the hand-over */
+#define TLS_FEED_MAX 16384
+
+/* A BIO on c->fd for c's SSL: reads served from one recv() (c->in),
+ * TLS 1.3 listener session tickets held (c->held). */
+BIO *tls_sockbio_new(struct tls_conn *c);
+/* Sends p[*off..len) on a non-blocking socket (no SIGPIPE): 1 all sent,
+ * 0 the socket is full, -1 error (errno). */
+int tls_send_all(int fd, const unsigned char *p, size_t len, size_t *off);
+/* Sends what c->held has: 1 all sent, 0 the socket is full, -1 error. */
+int tls_sockbio_send_held(struct tls_conn *c);
+void tls_sockbio_free_bufs(struct tls_conn *c);
 
 /* The trust set named name of ts (borrowed), or NULL. */
 struct tls_trust *tls_trusts_find(const struct tls_trusts *ts,

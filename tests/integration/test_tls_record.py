@@ -32,7 +32,10 @@ class RawTLS:
     """A TLS 1.3 client over a plain socket (ssl.SSLObject + MemoryBIO),
     so that records can also be written by hand after the handshake."""
 
-    def __init__(self, pki, port, cert, seconds=10, ctx=None, bufs=None):
+    def __init__(self, pki, port, cert, seconds=10, ctx=None, bufs=None,
+                 session=None, first=b""):
+        """first: application data sealed behind the client's Finished
+        and sent with it, in one segment."""
         if ctx is None:
             ctx = client_ctx(pki, cert, min_version=ssl.TLSVersion.TLSv1_3)
         if bufs is None:
@@ -46,7 +49,8 @@ class RawTLS:
             self.sock.connect(("127.0.0.1", port))
         self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.obj = ctx.wrap_bio(self.inc, self.out,
-                                server_hostname="localhost")
+                                server_hostname="localhost",
+                                session=session)
         while True:
             try:
                 self.obj.do_handshake()
@@ -54,6 +58,8 @@ class RawTLS:
             except ssl.SSLWantReadError:
                 self._flush()
                 self._fill()
+        if first:
+            self.obj.write(first)
         self._flush()
 
     def _flush(self):

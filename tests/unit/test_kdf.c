@@ -4,7 +4,7 @@
  * hkdf.c: HKDF gives RFC 5869's test vectors, and what OpenSSL's HKDF
  * gives for random salts (longer than a hash block too), keys, infos and
  * output lengths, with SHA-256 and SHA-384; impossible lengths are
- * refused.
+ * refused; the same with its key-state cache on.
  *
  * kdftap.c: the listener context's TLS13-KDF gives what the default
  * context's gives (same result code, same bytes) for thousands of random
@@ -135,6 +135,65 @@ test_hkdf_as_openssl(void **state)
             tls_hkdf_expand(h, prk, tls_hash_len(h), info, nl, got, ol));
         assert_memory_equal(got, want, ol);
     }
+}
+
+/* With the key-state cache on (as during a handshake step), expansions
+ * and extractions under keys used again and again, interleaved (more
+ * keys than the cache holds; equal bytes under both hashes; one key
+ * differing in its last byte; keys up to and over the 64 bytes it
+ * keeps), give what they give with the cache off. */
+static void
+test_hkdf_key_cache(void **state)
+{
+    (void)state;
+    enum { NKEYS = 7, OPS = 3000 };
+    static const size_t lens[NKEYS] = {32, 48, 48, 32, 64, 65, 48};
+    unsigned char keys[NKEYS][65];
+    srand(8446);
+    for (int k = 0; k < NKEYS; k++)
+        fill(keys[k], lens[k]);
+    memcpy(keys[2], keys[1], 48);
+    keys[2][47] ^= 1;
+    memcpy(keys[6], keys[1], 48); /* key 6 is key 1, used with SHA-256 */
+    struct op {
+        int k, extract;
+        enum tls_hash h;
+        unsigned char info[40], want[96];
+        size_t nl, ol;
+    } *ops = calloc(OPS, sizeof(*ops));
+    assert_non_null(ops);
+    for (int i = 0; i < OPS; i++) {
+        struct op *o = &ops[i];
+        o->k = rand() % NKEYS;
+        o->h = o->k == 6    ? TLS_SHA256
+               : o->k == 1  ? TLS_SHA384
+               : rand() % 2 ? TLS_SHA384
+                            : TLS_SHA256;
+        o->extract = rand() % 4 == 0;
+        o->nl = (size_t)rand() % 40;
+        o->ol = o->extract ? tls_hash_len(o->h) : 1 + (size_t)rand() % 95;
+        fill(o->info, o->nl);
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        /* 0: the reference, cache off; 1, 2: on (2 after a wipe) */
+        tls_hkdf_cache(pass > 0);
+        for (int i = 0; i < OPS; i++) {
+            struct op *o = &ops[i];
+            unsigned char got[96];
+            if (o->extract)
+                tls_hkdf_extract(o->h, keys[o->k], lens[o->k], o->info, o->nl,
+                                 got);
+            else
+                assert_true(tls_hkdf_expand(o->h, keys[o->k], lens[o->k],
+                                            o->info, o->nl, got, o->ol));
+            if (pass == 0)
+                memcpy(o->want, got, o->ol);
+            else
+                assert_memory_equal(got, o->want, o->ol);
+        }
+        tls_hkdf_cache(false);
+    }
+    free(ops);
 }
 
 /* One random TLS13-KDF parameter set (and output length). */
@@ -449,6 +508,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc5869),
         cmocka_unit_test(test_hkdf_as_openssl),
+        cmocka_unit_test(test_hkdf_key_cache),
         cmocka_unit_test(test_tls13_kdf_as_default),
         cmocka_unit_test(test_tls13_kdf_reused),
         cmocka_unit_test(test_tls13_secrets_tapped),

@@ -14,7 +14,9 @@
  * CA. The first handshake parses both (two misses), the next ones reuse
  * them (the same peer object); a client whose CA the server does not
  * trust is still refused on every handshake, while its certificates come
- * from the cache.
+ * from the cache. The fetch memo (fetchmemo.c) is armed with it: libssl's
+ * and libcrypto's fetches reach it, and a repeated handshake fetches
+ * nothing new.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -285,8 +287,10 @@ handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
     for (int i = 0; i < 20 && (rs != 1 || rc != 1); i++) {
         rc = SSL_do_handshake(c);
         tls_parsecache_arm(true);
+        tls_fetchmemo_arm(true);
         rs = SSL_do_handshake(s);
         tls_parsecache_arm(false);
+        tls_fetchmemo_arm(false);
         if (rs <= 0 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ)
             break;
     }
@@ -303,6 +307,7 @@ test_handshakes(void **state)
 {
     struct pki *p = *state;
     tls_parsecache_thread_free();
+    tls_fetchmemo_thread_free();
     SSL_CTX *sctx = server_ctx(p);
     SSL_CTX *good = client_ctx(p->leaf, p->leaf_key, p->ca);
     X509 *first = NULL, *peer = NULL;
@@ -313,6 +318,10 @@ test_handshakes(void **state)
     struct tls_parsecache_stats s = stats();
     assert_int_equal(s.misses, 2); /* leaf and CA */
     assert_int_equal(s.hits, 0);
+    /* libssl's and libcrypto's fetches reach the memo (fetchmemo.c) */
+    struct tls_fetchmemo_stats f0;
+    tls_fetchmemo_stats(&f0);
+    assert_true(f0.kept > 5);
     for (int i = 0; i < 3; i++) {
         assert_true(handshake(sctx, good, &peer, &v));
         assert_int_equal(v, X509_V_OK);
@@ -321,6 +330,12 @@ test_handshakes(void **state)
     }
     s = stats();
     assert_int_equal(s.hits, 6);
+    /* the same handshake again fetches nothing new */
+    struct tls_fetchmemo_stats f1;
+    tls_fetchmemo_stats(&f1);
+    assert_int_equal(f1.misses, f0.misses);
+    assert_int_equal(f1.kept, f0.kept);
+    assert_true(f1.hits >= f0.hits + 3 * f0.kept);
     /* A client the server does not trust: refused every time, its
      * certificates parsed once. */
     SSL_CTX *bad = client_ctx(p->other_leaf, p->leaf_key, p->other_ca);
@@ -340,6 +355,7 @@ test_handshakes(void **state)
     SSL_CTX_free(bad);
     SSL_CTX_free(good);
     SSL_CTX_free(sctx);
+    tls_fetchmemo_thread_free();
 }
 
 int
