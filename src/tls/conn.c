@@ -198,13 +198,14 @@ handoff(struct tls_conn *c)
     if (c->rec == NULL) { /* stays with OpenSSL: as an idle connection */
         /* tickets now (or, when the socket is full, before the next
          * write through the BIO) */
-        (void)tls_sockbio_send_held(c);
+        if (c->held.p != NULL)
+            (void)tls_outq_send(&c->held, c->fd);
         SSL_set_read_ahead(ssl, 1);
         SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
         SSL_free_buffers(ssl);
         return;
     }
-    tls_rec_hold(c->rec, c->held + c->held_off, c->held_len - c->held_off);
+    tls_rec_hold(c->rec, &c->held);
     tls_rec_feed(c->rec, c->in + c->in_off, c->in_len - c->in_off,
                  c->sock_short);
     tls_sockbio_free_bufs(c);

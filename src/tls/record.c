@@ -44,33 +44,22 @@
 #define AL_INTERNAL_ERROR 80
 #define AL_USER_CANCELED 90
 
-/* Appends one sealed record of len bytes (<= REC_MAX_PLAIN) to wbuf. */
+/* Appends one sealed record of len bytes (<= REC_MAX_PLAIN) to w. */
 static bool
 queue_record(struct tls_rec *r, const void *in, size_t len, unsigned char type)
 {
     size_t need = REC_HDR + len + rec_overhead(r);
     r->held = false; /* no longer only tickets: sent at the next read too */
-    if (r->woff == r->wlen) {
-        r->woff = r->wlen = 0;
-    }
-    r->wbuf = xrealloc(r->wbuf, r->wlen + need);
-    size_t k = rec_seal(r, &r->tx, r->wbuf + r->wlen, in, len, type);
-    r->wlen += k;
+    size_t k = rec_seal(r, &r->tx, tls_outq_room(&r->w, need), in, len, type);
+    r->w.len += k;
     return k > 0;
 }
 
-/* Sends what wbuf holds: 1 all sent (wbuf freed), 0 the socket is full,
- * -1 error (errno). */
-static int
-flush(struct tls_rec *r, int fd)
+/* Bytes of w not yet sent. */
+static size_t
+queued(const struct tls_rec *r)
 {
-    int f = tls_send_all(fd, r->wbuf, r->wlen, &r->woff);
-    if (f == 1) {
-        free(r->wbuf);
-        r->wbuf = NULL;
-        r->wlen = r->woff = 0;
-    }
-    return f;
+    return r->w.len - r->w.off;
 }
 
 /* Fails the connection without an alert; err names why. */
@@ -101,7 +90,7 @@ fail_alert(struct tls_rec *r, int fd, int desc, struct tls_conn *c,
     snprintf(tls_conn_errbuf(c), TLS_ERR_LEN, "TLS record: %s (alert %d sent)",
              why, desc);
     if (!r->failed && queue_record(r, a, sizeof(a), CT_ALERT))
-        (void)flush(r, fd);
+        (void)tls_outq_send(&r->w, fd);
     r->failed = true;
     return CG_EIO;
 }
@@ -256,12 +245,12 @@ rbuf_settle(struct tls_rec *r, bool scratch)
         r->poff -= start;
 }
 
-/* Sends wbuf: the caller's bytes it held once all is sent (0 when it
- * held none), CG_EAGAIN, or CG_EIO. */
+/* Sends w: the caller's bytes it held once all is sent (0 when it held
+ * none), CG_EAGAIN, or CG_EIO. */
 static ssize_t
 write_flush(struct tls_rec *r, int fd, int *want, struct tls_conn *c)
 {
-    int f = flush(r, fd);
+    int f = tls_outq_send(&r->w, fd);
     if (f < 0) {
         return rec_fail_errno(r, c, "send()");
     }
@@ -289,7 +278,7 @@ read_records(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
         }
         if (r->eof)
             return 0;
-        if (r->wlen - r->woff > REC_MAX_QUEUED) {
+        if (queued(r) > REC_MAX_QUEUED) {
             /* KeyUpdate answers pile up behind a peer that does not read:
              * read nothing more of it until they are sent */
             ssize_t k = write_flush(r, fd, want, c);
@@ -341,8 +330,7 @@ tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
 {
     if (r->failed)
         return CG_EIO;
-    if (r->wlen > r->woff && !r->held) { /* a KeyUpdate answer, an unsent
-                                             write */
+    if (queued(r) > 0 && !r->held) { /* a KeyUpdate answer, an unsent write */
         ssize_t k = write_flush(r, fd, want, c);
         if (k < 0)
             return k;
@@ -363,11 +351,9 @@ tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
 static size_t
 take_queued(struct tls_rec *r, unsigned char *out)
 {
-    size_t q = r->wlen - r->woff;
-    memcpy(out, r->wbuf + r->woff, q);
-    free(r->wbuf);
-    r->wbuf = NULL;
-    r->wlen = r->woff = 0;
+    size_t q = queued(r);
+    memcpy(out, r->w.p + r->w.off, q);
+    tls_outq_free(&r->w);
     r->held = false;
     return q;
 }
@@ -409,13 +395,13 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, bool last,
         r->wacked = 0;
         return (ssize_t)k;
     }
-    size_t queued = r->wlen - r->woff;
+    size_t q = queued(r);
     /* an earlier call's records first; protocol records go out with these */
-    if (queued > 0 && (r->wplain > 0 || queued > TLS_HELD_MAX || n == 0)) {
+    if (q > 0 && (r->wplain > 0 || q > TLS_HELD_MAX || n == 0)) {
         ssize_t k = write_flush(r, fd, want, c);
         if (k != 0)
             return k;
-        queued = 0;
+        q = 0;
     }
     if (n == 0)
         return 0;
@@ -425,7 +411,7 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, bool last,
     if (take > (size_t)REC_WRITE_RECORDS * REC_MAX_PLAIN)
         take = (size_t)REC_WRITE_RECORDS * REC_MAX_PLAIN;
     unsigned char *out = rec_scratch();
-    size_t olen = queued > 0 ? take_queued(r, out) : 0, sent = 0;
+    size_t olen = q > 0 ? take_queued(r, out) : 0, sent = 0;
     olen = seal_all(r, out, olen, buf, take, last && take == n);
     if (olen == 0)
         return rec_fail(r, c, "TLS record: sealing failed");
@@ -436,25 +422,19 @@ tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n, bool last,
     if (f == 1)
         return (ssize_t)take;
     /* the socket is full: the rest waits here, reported once sent */
-    r->wbuf = xmalloc(olen - sent);
-    memcpy(r->wbuf, out + sent, olen - sent);
-    r->wlen = olen - sent;
-    r->woff = 0;
+    memcpy(tls_outq_room(&r->w, olen - sent), out + sent, olen - sent);
+    r->w.len += olen - sent;
     r->wplain = take;
     *want = TLS_WANT_WRITE;
     return CG_EAGAIN;
 }
 
 void
-tls_rec_hold(struct tls_rec *r, const unsigned char *p, size_t n)
+tls_rec_hold(struct tls_rec *r, struct tls_outq *q)
 {
-    if (n == 0)
-        return;
-    r->wbuf = xmalloc(n);
-    memcpy(r->wbuf, p, n);
-    r->wlen = n;
-    r->woff = 0;
-    r->held = true;
+    r->w = *q;
+    *q = (struct tls_outq){0};
+    r->held = r->w.p != NULL;
 }
 
 void
@@ -496,7 +476,7 @@ tls_rec_close_notify(struct tls_rec *r, int fd)
         return;
     /* behind what is queued (held tickets, the last write's rest) */
     if (r->closed || queue_record(r, a, sizeof(a), CT_ALERT))
-        (void)flush(r, fd);
+        (void)tls_outq_send(&r->w, fd);
     r->closed = true;
     r->failed = true;
 }

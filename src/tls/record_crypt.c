@@ -266,7 +266,7 @@ tls_rec_free(struct tls_rec *r)
     EVP_CIPHER_CTX_free(r->rx.ctx);
     EVP_CIPHER_CTX_free(r->tx.ctx);
     free(r->rbuf);
-    free(r->wbuf);
+    tls_outq_free(&r->w);
     OPENSSL_cleanse(r, sizeof(*r));
     free(r);
 }

@@ -48,11 +48,10 @@ struct tls_rec {
     size_t rlen;         /* bytes in rbuf */
     size_t roff;         /* start of the first unprocessed record */
     size_t poff, plen;   /* undelivered plaintext inside rbuf */
-    unsigned char *wbuf; /* sealed records not yet sent; NULL when none */
-    size_t wlen, woff;
-    size_t wplain; /* caller's bytes in wbuf, reported once they are sent */
+    struct tls_outq w; /* sealed records not yet sent */
+    size_t wplain; /* caller's bytes in w, reported once they are sent */
     size_t wacked; /* ... already sent (by a read), not yet reported */
-    bool held;     /* wbuf is session tickets only: they wait for a write */
+    bool held;     /* w is session tickets only: they wait for a write */
     bool closed;   /* close_notify is queued or sent */
     unsigned char hs[5]; /* a KeyUpdate message being reassembled */
     size_t hs_len;

@@ -41,7 +41,7 @@ holds(const struct tls_conn *c, size_t len)
     return c->l != NULL && c->ssl != NULL && !c->handshake_done &&
            SSL_version(c->ssl) == TLS1_3_VERSION &&
            SSL_get_state(c->ssl) == TLS_ST_SW_SESSION_TICKET &&
-           c->held_len + len <= TLS_HELD_MAX;
+           c->held.len + len <= TLS_HELD_MAX;
 }
 
 int
@@ -60,18 +60,29 @@ tls_send_all(int fd, const unsigned char *p, size_t len, size_t *off)
     return 1;
 }
 
-int
-tls_sockbio_send_held(struct tls_conn *c)
+unsigned char *
+tls_outq_room(struct tls_outq *q, size_t n)
 {
-    if (c->held == NULL)
-        return 1;
-    int f = tls_send_all(c->fd, c->held, c->held_len, &c->held_off);
-    if (f == 1) {
-        free(c->held);
-        c->held = NULL;
-        c->held_len = c->held_off = 0;
-    }
+    if (q->off == q->len)
+        q->off = q->len = 0;
+    q->p = xrealloc(q->p, q->len + n);
+    return q->p + q->len;
+}
+
+int
+tls_outq_send(struct tls_outq *q, int fd)
+{
+    int f = tls_send_all(fd, q->p, q->len, &q->off);
+    if (f == 1)
+        tls_outq_free(q);
     return f;
+}
+
+void
+tls_outq_free(struct tls_outq *q)
+{
+    free(q->p);
+    *q = (struct tls_outq){0};
 }
 
 static int
@@ -81,13 +92,12 @@ sb_write(BIO *b, const char *buf, size_t len, size_t *done)
     BIO_clear_retry_flags(b);
     *done = 0;
     if (holds(c, len)) {
-        c->held = xrealloc(c->held, c->held_len + len);
-        memcpy(c->held + c->held_len, buf, len);
-        c->held_len += len;
+        memcpy(tls_outq_room(&c->held, len), buf, len);
+        c->held.len += len;
         *done = len;
         return 1;
     }
-    int f = tls_sockbio_send_held(c);
+    int f = c->held.p != NULL ? tls_outq_send(&c->held, c->fd) : 1;
     size_t off = 0;
     if (f == 1)
         f = tls_send_all(c->fd, (const unsigned char *)buf, len, &off);
@@ -215,7 +225,5 @@ tls_sockbio_free_bufs(struct tls_conn *c)
     free(c->in);
     c->in = NULL;
     c->in_len = c->in_off = 0;
-    free(c->held);
-    c->held = NULL;
-    c->held_len = c->held_off = 0;
+    tls_outq_free(&c->held);
 }

@@ -214,6 +214,7 @@ void tls_peer_algs(X509 *x, char *sig, size_t sig_len, char *key,
 
 struct tls_rec;
 struct tls_hs_secrets;
+struct tls_outq;
 
 /* Takes a connection over from OpenSSL: suite_id the low 16 bits of
  * SSL_CIPHER_get_id, hs the client's and server's application traffic
@@ -240,9 +241,10 @@ ssize_t tls_rec_read(struct tls_rec *r, int fd, void *buf, size_t n, int *want,
  * close_notify is sealed behind them and sent with them. */
 ssize_t tls_rec_write(struct tls_rec *r, int fd, const void *buf, size_t n,
                       bool last, int *want, struct tls_conn *c);
-/* Records the server sent under OpenSSL (session tickets, n <=
- * TLS_HELD_MAX) wait for the connection's first write or close_notify. */
-void tls_rec_hold(struct tls_rec *r, const unsigned char *p, size_t n);
+/* Records the server sent under OpenSSL (session tickets, at most
+ * TLS_HELD_MAX bytes; taken from q, which is left empty) wait for the
+ * connection's first write or close_notify. */
+void tls_rec_hold(struct tls_rec *r, struct tls_outq *q);
 /* Bytes received before the hand-over that OpenSSL did not read (n <=
  * TLS_FEED_MAX): the record layer reads them first. */
 void tls_rec_feed(struct tls_rec *r, const unsigned char *p, size_t n,
@@ -350,6 +352,12 @@ struct tls_hs_secrets {
     unsigned char ivset; /* bit 0 client, bit 1 server */
 };
 
+/* Bytes waiting to be sent on a socket: p[off..len); p NULL when none. */
+struct tls_outq {
+    unsigned char *p;
+    size_t len, off;
+};
+
 struct tls_conn {
     unsigned magic;
     SSL *ssl; /* NULL once the record layer took over (rec) */
@@ -369,8 +377,7 @@ struct tls_conn {
     unsigned char *in;
     size_t in_len, in_off;
     /* TLS 1.3 session tickets not yet sent (sockbio.c) */
-    unsigned char *held;
-    size_t held_len, held_off;
+    struct tls_outq held;
     struct cg_verdict verdict;
     struct cg_identity *ident;
     char *sni;
@@ -402,8 +409,13 @@ BIO *tls_sockbio_new(struct tls_conn *c);
 /* Sends p[*off..len) on a non-blocking socket (no SIGPIPE): 1 all sent,
  * 0 the socket is full, -1 error (errno). */
 int tls_send_all(int fd, const unsigned char *p, size_t len, size_t *off);
-/* Sends what c->held has: 1 all sent, 0 the socket is full, -1 error. */
-int tls_sockbio_send_held(struct tls_conn *c);
+/* Room for n more bytes at the end of q (what was sent is dropped
+ * first); the caller adds what it wrote there to q->len. */
+unsigned char *tls_outq_room(struct tls_outq *q, size_t n);
+/* Sends what q holds: 1 all sent (q emptied), 0 the socket is full, -1
+ * error (errno). */
+int tls_outq_send(struct tls_outq *q, int fd);
+void tls_outq_free(struct tls_outq *q);
 void tls_sockbio_free_bufs(struct tls_conn *c);
 
 /* The trust set named name of ts (borrowed), or NULL. */
