@@ -1,5 +1,7 @@
 #include "core/err.h"
 
+#include <dlfcn.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,4 +48,15 @@ cg_abort(const char *fmt, ...)
     msg[len++] = '\n';
     (void)!write(2, msg, len);
     abort();
+}
+
+void *
+cg_next_symbol(const char *name, const char *version)
+{
+    void *f = dlvsym(RTLD_NEXT, name, version);
+    if (f == NULL)
+        f = dlsym(RTLD_NEXT, name);
+    if (f == NULL)
+        cg_abort("%s not found", name);
+    return f;
 }

@@ -43,4 +43,10 @@ int cg_seterr(char *err, int code, const char *fmt, ...)
 _Noreturn void cg_abort(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
+/* The next definition of function `name` after the executable's own
+ * (dlsym(RTLD_NEXT): the library's, for a function the executable
+ * interposes), its symbol version `version` when the library has one;
+ * cg_abort()s when there is none. */
+void *cg_next_symbol(const char *name, const char *version);
+
 #endif

@@ -261,20 +261,26 @@ handshake_finish(struct tls_conn *c)
     handoff(c);
 }
 
+/* The per-worker caches and taps that serve only a listener's handshake
+ * steps, on (c's) or off. */
+static void
+listener_step(struct tls_conn *c, bool on)
+{
+    tls_kdftap_arm(on ? &c->hs : NULL);
+    tls_parsecache_arm(on);
+    tls_fetchmemo_arm(on);
+    tls_hotkeys_arm(on);
+}
+
 int
 tls_conn_handshake(struct tls_conn *c)
 {
     ERR_clear_error();
     errno = 0;
-    if (c->l != NULL) {
-        tls_kdftap_arm(&c->hs);
-        tls_parsecache_arm(true);
-        tls_fetchmemo_arm(true);
-    }
+    if (c->l != NULL)
+        listener_step(c, true);
     int r = SSL_do_handshake(c->ssl);
-    tls_kdftap_arm(NULL);
-    tls_parsecache_arm(false);
-    tls_fetchmemo_arm(false);
+    listener_step(c, false);
     if (r == 1) {
         handshake_finish(c);
         return 0;

@@ -33,7 +33,6 @@
  * listener allows), so the table does not fill; when it is full, fetches
  * are simply not remembered.
  */
-#include <dlfcn.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <pthread.h>
@@ -172,19 +171,10 @@ memo_free(void *p)
 static void
 init_once(void)
 {
-    for (size_t k = 0; k < K_N; k++) {
-        real[k] = dlvsym(RTLD_NEXT, fetch_names[k], "OPENSSL_3.0.0");
-        if (real[k] == NULL)
-            real[k] = dlsym(RTLD_NEXT, fetch_names[k]);
-        if (real[k] == NULL)
-            cg_abort("libcrypto's %s not found", fetch_names[k]);
-    }
-    real_names = (names_fn *)dlvsym(RTLD_NEXT, "EVP_KEYMGMT_names_do_all",
-                                    "OPENSSL_3.0.0");
-    if (real_names == NULL)
-        real_names = (names_fn *)dlsym(RTLD_NEXT, "EVP_KEYMGMT_names_do_all");
-    if (real_names == NULL)
-        cg_abort("libcrypto's EVP_KEYMGMT_names_do_all not found");
+    for (size_t k = 0; k < K_N; k++)
+        real[k] = cg_next_symbol(fetch_names[k], "OPENSSL_3.0.0");
+    real_names =
+        (names_fn *)cg_next_symbol("EVP_KEYMGMT_names_do_all", "OPENSSL_3.0.0");
     if (pthread_key_create(&memo_key, memo_free) != 0)
         cg_abort("no thread key for the fetch memo");
 }

@@ -36,7 +36,6 @@
  * Per worker thread (no lock): 32 sets of 4 ways, least recently used way
  * replaced; an entry holds the DER and a reference to the X509.
  */
-#include <dlfcn.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -93,11 +92,7 @@ cache_free(void *p)
 static void
 init_once(void)
 {
-    real_d2i = (d2i_fn *)dlvsym(RTLD_NEXT, "d2i_X509", "OPENSSL_3.0.0");
-    if (real_d2i == NULL)
-        real_d2i = (d2i_fn *)dlsym(RTLD_NEXT, "d2i_X509");
-    if (real_d2i == NULL)
-        cg_abort("libcrypto's d2i_X509 not found");
+    real_d2i = (d2i_fn *)cg_next_symbol("d2i_X509", "OPENSSL_3.0.0");
     if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
         seed = 0x243f6a8885a308d3u;
     if (pthread_key_create(&cache_key, cache_free) != 0)

@@ -109,6 +109,27 @@ void tls_fetchmemo_stats(struct tls_fetchmemo_stats *out);
 /* Frees the calling thread's memo now (tests, threads that do not exit). */
 void tls_fetchmemo_thread_free(void);
 
+/* --- Tables for the P-256 keys that verify most often (hotkeys.c) ----- */
+
+struct tls_hotkeys_stats {
+    uint64_t fast;    /* multiplications from a key's table */
+    uint64_t counted; /* verification-shaped ones counted, no table yet */
+    uint64_t builds, replaced, failed;
+    uint64_t tables; /* tables this thread holds now (ready or building) */
+};
+
+/* While on, the calling thread's ECDSA P-256 verifications (libcrypto's
+ * EC_POINT_mul with a generator scalar and a point) count their keys and
+ * use a key's table once it has one. */
+void tls_hotkeys_arm(bool on);
+/* The calling thread's counters. */
+void tls_hotkeys_stats(struct tls_hotkeys_stats *out);
+/* Waits until no table of the calling thread is being built (tests). */
+void tls_hotkeys_wait(void);
+/* Frees the calling thread's keys and tables now (tests, threads that do
+ * not exit); waits for a table being built. */
+void tls_hotkeys_thread_free(void);
+
 /* --- Verified-chain cache (chaincache.c) ------------------------------ */
 
 struct tls_chaincache;

@@ -16,7 +16,9 @@
  * trust is still refused on every handshake, while its certificates come
  * from the cache. The fetch memo (fetchmemo.c) is armed with it: libssl's
  * and libcrypto's fetches reach it, and a repeated handshake fetches
- * nothing new.
+ * nothing new. So are the key tables (hotkeys.c): after 1024 handshakes
+ * the client's and its CA's keys verify from tables, the handshakes still
+ * succeed and the untrusted client is still refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -288,9 +290,11 @@ handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
         rc = SSL_do_handshake(c);
         tls_parsecache_arm(true);
         tls_fetchmemo_arm(true);
+        tls_hotkeys_arm(true);
         rs = SSL_do_handshake(s);
         tls_parsecache_arm(false);
         tls_fetchmemo_arm(false);
+        tls_hotkeys_arm(false);
         if (rs <= 0 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ)
             break;
     }
@@ -358,14 +362,56 @@ test_handshakes(void **state)
     tls_fetchmemo_thread_free();
 }
 
+/* The keys libssl verifies with on every handshake (the client's, for
+ * its CertificateVerify; its CA's, for the chain) get tables
+ * (hotkeys.c) after 1024 handshakes; the handshakes that follow verify
+ * from them and still succeed, and the untrusted client is still
+ * refused. */
+static void
+test_hot_keys(void **state)
+{
+    struct pki *p = *state;
+    tls_hotkeys_thread_free();
+    SSL_CTX *sctx = server_ctx(p);
+    SSL_CTX *good = client_ctx(p->leaf, p->leaf_key, p->ca);
+    SSL_CTX *bad = client_ctx(p->other_leaf, p->leaf_key, p->other_ca);
+    X509 *peer = NULL;
+    long v = -1;
+    for (int i = 0; i < 1024 + 64; i++) {
+        assert_true(handshake(sctx, good, &peer, &v));
+        X509_free(peer);
+    }
+    tls_hotkeys_wait();
+    struct tls_hotkeys_stats h0;
+    tls_hotkeys_stats(&h0);
+    assert_int_equal(h0.builds, 2);
+    assert_int_equal(h0.tables, 2);
+    for (int i = 0; i < 10; i++) {
+        assert_true(handshake(sctx, good, &peer, &v));
+        assert_int_equal(v, X509_V_OK);
+        X509_free(peer);
+        assert_false(handshake(sctx, bad, &peer, &v));
+        assert_int_not_equal(v, X509_V_OK);
+        X509_free(peer);
+    }
+    struct tls_hotkeys_stats h1;
+    tls_hotkeys_stats(&h1);
+    assert_true(h1.fast >= h0.fast + 20);
+    SSL_CTX_free(bad);
+    SSL_CTX_free(good);
+    SSL_CTX_free(sctx);
+    tls_hotkeys_thread_free();
+    tls_parsecache_thread_free();
+    tls_fetchmemo_thread_free();
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_bytes),
-        cmocka_unit_test(test_not_cached),
-        cmocka_unit_test(test_many),
-        cmocka_unit_test(test_handshakes),
+        cmocka_unit_test(test_same_bytes), cmocka_unit_test(test_not_cached),
+        cmocka_unit_test(test_many),       cmocka_unit_test(test_handshakes),
+        cmocka_unit_test(test_hot_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
