@@ -26,11 +26,7 @@
 #include "core/err.h"
 #include "core/util.h"
 
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c))                                                              \
-            abort();                                                           \
-    } while (0)
+#include "fuzz_check.h"
 
 /* A path the loader stored: absolute, without control bytes. */
 static void

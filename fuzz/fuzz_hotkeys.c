@@ -33,11 +33,7 @@
 
 #include "tls/tls_int.h"
 
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c))                                                              \
-            abort();                                                           \
-    } while (0)
+#include "fuzz_check.h"
 
 static EC_GROUP *group;
 static BN_CTX *bctx;

@@ -33,11 +33,7 @@
 #include "http/headers.h"
 #include "http/parse.h"
 
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c))                                                              \
-            abort();                                                           \
-    } while (0)
+#include "fuzz_check.h"
 
 struct body {
     uint64_t n;

@@ -33,11 +33,7 @@
 #include "core/err.h"
 #include "mqtt/connect.h"
 
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c))                                                              \
-            abort();                                                           \
-    } while (0)
+#include "fuzz_check.h"
 
 struct result {
     int rc;

@@ -39,11 +39,7 @@
 
 #include "tls/tls_int.h"
 
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c))                                                              \
-            abort();                                                           \
-    } while (0)
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -41,11 +41,7 @@
 #include "ident/ident.h"
 #include "tls/tls_int.h"
 
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c))                                                              \
-            abort();                                                           \
-    } while (0)
+#include "fuzz_check.h"
 
 /* Reads every byte of a counted string so ASan sees bad spans. */
 static void

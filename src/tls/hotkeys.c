@@ -331,9 +331,11 @@ key_use(struct hotkeys *h, const EC_GROUP *group, const EC_POINT *q)
         return k->t->g;
     }
     h->stats.counted++;
-    if (!k->failed && k->uses >= HK_HOT && k->uses % 64 == 0 &&
-        none_building(h) && make_room(h, now_s())) {
-        k->used = now_s();
+    if (k->failed || k->uses < HK_HOT || k->uses % 64 != 0 || !none_building(h))
+        return NULL;
+    int64_t now = now_s();
+    if (make_room(h, now)) {
+        k->used = now;
         build(h, k, group);
     }
     return NULL;
