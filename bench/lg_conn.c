@@ -235,15 +235,17 @@ step_handshake(struct lg_conn *c)
     char err[ERRLEN] = "";
     /* The server's certificates parsed once (src/tls/parsecache.c),
      * algorithms fetched once (src/tls/fetchmemo.c) and the server's and
-     * its CA's keys verifying from tables (src/tls/hotkeys.c), as
-     * certgate does. */
+     * its CA's keys verifying from tables (src/tls/hotkeys.c), X25519
+     * key shares from a pool (src/tls/keyshare.c), as certgate does. */
     tls_parsecache_arm(true);
     tls_fetchmemo_arm(true);
     tls_hotkeys_arm(true);
+    tls_keyshare_arm(true);
     int r = SSL_do_handshake(c->ssl);
     tls_parsecache_arm(false);
     tls_fetchmemo_arm(false);
     tls_hotkeys_arm(false);
+    tls_keyshare_arm(false);
 
     if (r != 1) {
         enum io_res res = ssl_res(c, r, err);

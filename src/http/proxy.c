@@ -129,8 +129,7 @@ proxy_accept(struct proxy_env *env, int fd, const struct sockaddr_storage *peer,
     metrics_add(pc->mblk, MC_ACCEPTED, 1);
     pc->id = ((uint64_t)(env->worker + 1) << 40) | ++env->next_id;
     cg_addr_text(peer, pc->peer, sizeof(pc->peer));
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* TCP_NODELAY: inherited from the listening socket (loop/server.c) */
     stream_init(&pc->s, fd, tls_conn_accept(tls, fd, pc->id));
     pc->next = env->conns;
     if (env->conns)

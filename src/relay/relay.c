@@ -156,8 +156,7 @@ relay_accept(struct relay_env *env, int fd, const struct sockaddr_storage *peer,
     rc->id =
         ((uint64_t)(env->worker + 1) << 40) | (1ull << 39) | ++env->next_id;
     peer_text(rc, peer);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* TCP_NODELAY: inherited from the listening socket (loop/server.c) */
     stream_init(&rc->s, fd, tls_conn_accept(tls, fd, rc->id));
     stream_init(&rc->up, -1, NULL);
     rc->next = env->conns;

@@ -270,6 +270,7 @@ listener_step(struct tls_conn *c, bool on)
     tls_parsecache_arm(on);
     tls_fetchmemo_arm(on);
     tls_hotkeys_arm(on);
+    tls_keyshare_arm(on);
 }
 
 int

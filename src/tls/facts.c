@@ -82,6 +82,11 @@ tls_facts_set(struct tls_facts *f, X509 *leaf, STACK_OF(X509) * verified)
         X509 *x = sk_X509_value(verified, i);
         if (X509_up_ref(x) == 1)
             sk_X509_push(f->issuers, x); /* reserved: cannot fail */
+        /* the chain is current while every certificate of it is */
+        int64_t nb = time_of(X509_get0_notBefore(x), INT64_MAX);
+        int64_t na = time_of(X509_get0_notAfter(x), INT64_MIN);
+        f->not_before = nb > f->not_before ? nb : f->not_before;
+        f->not_after = na < f->not_after ? na : f->not_after;
     }
 }
 
@@ -105,16 +110,7 @@ bool
 tls_facts_current(const struct tls_facts *f, int64_t now)
 {
     /* as X509_cmp_time: expired at notAfter itself */
-    if (!f->have_leaf || now < f->not_before || now >= f->not_after)
-        return false;
-    for (int i = 0; i < sk_X509_num(f->issuers); i++) {
-        X509 *x = sk_X509_value(f->issuers, i);
-        time_t t = (time_t)now;
-        if (X509_cmp_time(X509_get0_notBefore(x), &t) >= 0 ||
-            X509_cmp_time(X509_get0_notAfter(x), &t) <= 0)
-            return false;
-    }
-    return true;
+    return f->have_leaf && now >= f->not_before && now < f->not_after;
 }
 
 const char *

@@ -311,7 +311,7 @@ class PKI:
     def _key(self):
         return ec.generate_private_key(ec.SECP256R1())
 
-    def _ca(self, name, subject, issuer=None, pathlen=None):
+    def _ca(self, name, subject, issuer=None, pathlen=None, not_after=None):
         key = self._key()
         b = (x509.CertificateBuilder()
              .subject_name(subject)
@@ -320,7 +320,8 @@ class PKI:
              .serial_number(x509.random_serial_number())
              # CAs outlive every leaf, so leaf dates decide (verify --at).
              .not_valid_before(self.now - datetime.timedelta(days=365))
-             .not_valid_after(self.now + datetime.timedelta(days=365))
+             .not_valid_after(not_after or
+                              self.now + datetime.timedelta(days=365))
              .add_extension(x509.BasicConstraints(ca=True,
                                                   path_length=pathlen),
                             critical=True)

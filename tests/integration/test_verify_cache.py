@@ -95,6 +95,23 @@ def test_revoked_by_crl_after_cached(cg, pki, upstream, tmp_path):
         assert not reused and v == "FAILED:revoked"
 
 
+def refused_once_expired(pki, d, cert):
+    """cert's chain, cached and resumable, is refused as expired by a
+    full handshake and on resumption (TLS 1.3 and 1.2) once a certificate
+    of it expires (within 10 s)."""
+    warm(pki, d, cert, n=3)
+    _, sess13, _ = verdict(pki, d, cert)
+    _, sess12, _ = verdict(pki, d, cert, version=ssl.TLSVersion.TLSv1_2)
+    v, sess13, reused = verdict(pki, d, cert, session=sess13)
+    assert reused and v == "SUCCESS"
+    cgtest.wait_for(
+        lambda: verdict(pki, d, cert)[0] == "FAILED:expired",
+        seconds=10, interval=0.25, what="FAILED:expired once past notAfter")
+    for sess, version in ((sess13, None), (sess12, ssl.TLSVersion.TLSv1_2)):
+        v, _, reused = verdict(pki, d, cert, session=sess, version=version)
+        assert not reused and v == "FAILED:expired"
+
+
 def test_expiry_checked_at_each_handshake(cg, pki, upstream):
     """A certificate that expires a few seconds after it was cached is
     refused as expired, by a full handshake and on resumption."""
@@ -102,19 +119,24 @@ def test_expiry_checked_at_each_handshake(cg, pki, upstream):
     short = pki._client("short-lived", "short-lived",
                         not_before=now - datetime.timedelta(minutes=1),
                         not_after=now + datetime.timedelta(seconds=4))
-    d = start(cg, pki, upstream)
-    warm(pki, d, short, n=3)
-    _, sess13, reused = verdict(pki, d, short)
-    _, sess12, _ = verdict(pki, d, short, version=ssl.TLSVersion.TLSv1_2)
-    v, sess13, reused = verdict(pki, d, short, session=sess13)
-    assert reused and v == "SUCCESS"
-    cgtest.wait_for(
-        lambda: verdict(pki, d, short)[0] == "FAILED:expired",
-        seconds=10, interval=0.25, what="FAILED:expired once past notAfter")
-    for sess, version in ((sess13, None), (sess12, ssl.TLSVersion.TLSv1_2)):
-        v, _, reused = verdict(pki, d, short, session=sess, version=version)
-        assert not reused and v == "FAILED:expired"
+    refused_once_expired(pki, start(cg, pki, upstream), short)
     assert short.x509.not_valid_after < datetime.datetime.utcnow()
+
+
+def test_issuer_expiry_checked_at_each_handshake(cg, pki, upstream):
+    """An intermediate CA that expires a few seconds after its chain was
+    cached, under a leaf still valid for days: the chain is refused as
+    expired, by a full handshake and on resumption."""
+    now = datetime.datetime.utcnow().replace(microsecond=0)
+    inter = pki._ca("short-inter", cgtest._name(
+        (cgtest.NameOID.COMMON_NAME, "Short-lived Intermediate")),
+        issuer=pki.root, pathlen=0,
+        not_after=now + datetime.timedelta(seconds=4))
+    leaf = pki._client("under-short-inter", "under-short-inter",
+                       issuer=inter)
+    refused_once_expired(pki, start(cg, pki, upstream), leaf)
+    assert inter.x509.not_valid_after < datetime.datetime.utcnow()
+    assert leaf.x509.not_valid_after > datetime.datetime.utcnow()
 
 
 def test_tampered_copy_of_cached_cert_refused(cg, pki, upstream, tmp_path):

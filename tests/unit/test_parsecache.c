@@ -291,10 +291,12 @@ handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
         tls_parsecache_arm(true);
         tls_fetchmemo_arm(true);
         tls_hotkeys_arm(true);
+        tls_keyshare_arm(true);
         rs = SSL_do_handshake(s);
         tls_parsecache_arm(false);
         tls_fetchmemo_arm(false);
         tls_hotkeys_arm(false);
+        tls_keyshare_arm(false);
         if (rs <= 0 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ)
             break;
     }
@@ -405,13 +407,62 @@ test_hot_keys(void **state)
     tls_fetchmemo_thread_free();
 }
 
+/* The server's X25519 key shares come from the pool (keyshare.c): TLS
+ * 1.3 and TLS 1.2 (ECDHE) handshakes with an unarmed client, which
+ * derives with libcrypto's own code, complete; the untrusted client is
+ * still refused; a client that offers only P-256 gets libcrypto's key. */
+static void
+test_key_shares(void **state)
+{
+    struct pki *p = *state;
+    tls_keyshare_thread_free();
+    SSL_CTX *sctx = server_ctx(p);
+    /* as certgate's listeners: no TLS 1.2 tickets (the window of
+     * tls_libctx() has no AES-CBC for them) */
+    SSL_CTX_set_options(sctx, SSL_OP_NO_TICKET);
+    SSL_CTX *good = client_ctx(p->leaf, p->leaf_key, p->ca);
+    SSL_CTX *bad = client_ctx(p->other_leaf, p->leaf_key, p->other_ca);
+    X509 *peer = NULL;
+    long v = -1;
+    struct tls_keyshare_stats k;
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        if (tls12 == 1)
+            assert_int_equal(
+                SSL_CTX_set_max_proto_version(good, TLS1_2_VERSION), 1);
+        for (int i = 0; i < 20; i++) {
+            assert_true(handshake(sctx, good, &peer, &v));
+            assert_int_equal(v, X509_V_OK);
+            assert_int_equal(X509_cmp(peer, p->leaf), 0);
+            X509_free(peer);
+        }
+        tls_keyshare_stats(&k);
+        assert_int_equal(k.fast, 20 * (tls12 + 1));
+    }
+    assert_false(handshake(sctx, bad, &peer, &v));
+    assert_int_not_equal(v, X509_V_OK);
+    X509_free(peer);
+    assert_int_equal(SSL_CTX_set1_groups_list(good, "P-256"), 1);
+    assert_true(handshake(sctx, good, &peer, &v));
+    X509_free(peer);
+    struct tls_keyshare_stats k1;
+    tls_keyshare_stats(&k1);
+    assert_int_equal(k1.fast, k.fast + 1); /* only the refused one's */
+    assert_int_equal(k1.fallbacks, 0);
+    SSL_CTX_free(bad);
+    SSL_CTX_free(good);
+    SSL_CTX_free(sctx);
+    tls_keyshare_thread_free();
+    tls_parsecache_thread_free();
+    tls_fetchmemo_thread_free();
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_bytes), cmocka_unit_test(test_not_cached),
         cmocka_unit_test(test_many),       cmocka_unit_test(test_handshakes),
-        cmocka_unit_test(test_hot_keys),
+        cmocka_unit_test(test_hot_keys),   cmocka_unit_test(test_key_shares),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
