@@ -33,6 +33,11 @@ struct proxy_env {
     struct metrics_worker *mw; /* this worker's counters */
     /* Releases the snapshot reference a connection holds. */
     void (*snap_release)(void *snap);
+    /* The listener now serving, by name (set by the last revalidation):
+     * a connection that was handshaking then is checked against it once
+     * its handshake is done. */
+    struct tls_listener *(*tls_of)(void *arg, const char *listener);
+    void *tls_arg;
 };
 
 void proxy_env_init(struct proxy_env *env, struct ev_loop *loop, int worker,
@@ -58,7 +63,9 @@ void proxy_drain(struct proxy_env *env);
  * Closes connections whose client certificate the listener's current TLS
  * settings now refuse (tls_of gives them by listener name; NULL: the
  * listener is gone and its connections run on). Idle ones close at once,
- * one with a request in flight after its response; each is logged.
+ * one with a request in flight after its response; each is logged. One
+ * still in its handshake (begun under the previous settings) is checked
+ * when the handshake is done, before its first request.
  */
 void proxy_revalidate(struct proxy_env *env,
                       struct tls_listener *(*tls_of)(void *arg,

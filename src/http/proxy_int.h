@@ -84,8 +84,9 @@ struct proxy_conn {
     struct cg_buf in, out;
     struct http_parser *req;
     struct upconn *up;
-    int busy;  /* inside conn_run */
-    bool dead; /* close requested: free when not busy */
+    int busy;     /* inside conn_run */
+    bool dead;    /* close requested: free when not busy */
+    bool recheck; /* a snapshot came during the handshake (revalidate) */
     /* the exchange in flight */
     const struct http_route *route;
     int64_t t_start;

@@ -235,13 +235,15 @@ relay_log_open(struct relay_conn *rc, const char *username, size_t ulen,
     cg_logrec_end(&r);
 }
 
+static bool handshake_recheck(struct relay_conn *rc);
+
 static bool
 do_handshake(struct relay_conn *rc)
 {
     int r = stream_handshake(&rc->s, rc->site->cfg->name, rc->peer, rc->mblk);
     if (r < 0)
         relay_close(rc, "handshake_failed");
-    if (r <= 0)
+    if (r <= 0 || (rc->recheck && !handshake_recheck(rc)))
         return false;
     if (rc->site->cfg->kind == CG_KIND_MQTT) {
         rc->state = RC_CONNECT;
@@ -569,23 +571,49 @@ log_refused_now(struct relay_conn *rc, const char *why)
     cg_logrec_end(&r);
 }
 
+/* Closes rc (logged, counted) when the listener now serving (tls_of)
+ * no longer accepts its client; true when it did. */
+static bool
+close_if_refused(struct relay_conn *rc)
+{
+    struct relay_env *env = rc->env;
+    struct tls_listener *now =
+        env->tls_of != NULL ? env->tls_of(env->tls_arg, rc->site->cfg->name)
+                            : NULL;
+    const char *why = NULL;
+    if (now == NULL || tls_conn_recheck(rc->s.tls, now, &why))
+        return false;
+    log_refused_now(rc, why);
+    metrics_add(rc->mblk, MC_RECHECK_CLOSED + metrics_reason(why), 1);
+    relay_close(rc, "certificate_refused");
+    return true;
+}
+
+/* A connection whose handshake began under the previous snapshot,
+ * checked under the current one once it is done; false when closed. */
+static bool
+handshake_recheck(struct relay_conn *rc)
+{
+    rc->recheck = false;
+    return !close_if_refused(rc);
+}
+
 void
 relay_revalidate(struct relay_env *env,
                  struct tls_listener *(*tls_of)(void *arg,
                                                 const char *listener),
                  void *arg)
 {
+    env->tls_of = tls_of;
+    env->tls_arg = arg;
     struct relay_conn *rc = env->conns, *next;
     for (; rc != NULL; rc = next) {
         next = rc->next;
-        const char *why = NULL;
-        if (rc->state == RC_HANDSHAKE || rc->dead)
+        if (rc->dead)
             continue;
-        struct tls_listener *now = tls_of(arg, rc->site->cfg->name);
-        if (now == NULL || tls_conn_recheck(rc->s.tls, now, &why))
-            continue;
-        log_refused_now(rc, why);
-        metrics_add(rc->mblk, MC_RECHECK_CLOSED + metrics_reason(why), 1);
-        relay_close(rc, "certificate_refused");
+        if (rc->state == RC_HANDSHAKE)
+            rc->recheck = true; /* its verdict may be the old settings' */
+        else
+            close_if_refused(rc);
     }
 }

@@ -32,6 +32,11 @@ struct relay_env {
     bool draining;
     struct metrics_worker *mw; /* this worker's counters */
     void (*snap_release)(void *snap);
+    /* The listener now serving, by name (set by the last revalidation):
+     * a connection that was handshaking then is checked against it once
+     * its handshake is done. */
+    struct tls_listener *(*tls_of)(void *arg, const char *listener);
+    void *tls_arg;
 };
 
 void relay_env_init(struct relay_env *env, struct ev_loop *loop, int worker,
@@ -64,7 +69,9 @@ void relay_drain(struct relay_env *env);
  * client certificate the listener's current TLS settings now refuse
  * (revoked, or no longer trusted after a client-CA switch). tls_of
  * returns the current tls_listener for a listener name (NULL: the
- * listener is gone; its connections keep running until they end). */
+ * listener is gone; its connections keep running until they end). One
+ * still in its handshake (begun under the previous settings) is checked
+ * when the handshake is done, before anything is relayed. */
 void relay_revalidate(struct relay_env *env,
                       struct tls_listener *(*tls_of)(void *arg,
                                                      const char *listener),

@@ -88,6 +88,7 @@ struct relay_conn {
     struct cg_buf to_cl; /* bytes for the client */
     int busy;            /* inside a callback */
     bool dead;           /* close requested: free when not busy */
+    bool recheck;        /* a snapshot came during the handshake */
     bool opened;         /* the open line was logged */
     int level;           /* mqtt protocol level, -1 unknown */
     int64_t t_start;

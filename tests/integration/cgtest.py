@@ -1050,6 +1050,69 @@ def client_ctx(pki, cert=None, min_version=None, max_version=None,
     return ctx
 
 
+class HalfHandshake:
+    """A TLS client stopped in the middle of its handshake: the server has
+    read its ClientHello and sent its own flight (so it took the
+    connection under the settings it had then) and waits for the
+    client's certificate, which this client sends only in finish().
+    Memory BIOs keep the client from going on by itself."""
+
+    def __init__(self, port, ctx, sni="localhost", seconds=10):
+        self.seconds = seconds
+        self.raw = socket.create_connection(("127.0.0.1", port), seconds)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname=sni)
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        self.raw.sendall(self.out.read())  # the ClientHello
+        assert wait_readable(self.raw, seconds), "no server flight"
+
+    def _pump(self):
+        """Sends what the client wrote; reads what the server sent into
+        the client; False at EOF."""
+        pending = self.out.read()
+        if pending:
+            self.raw.sendall(pending)
+        self.raw.settimeout(timeout(self.seconds))
+        d = self.raw.recv(65536)
+        if not d:
+            return False
+        self.inc.write(d)
+        return True
+
+    def finish(self):
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if not self._pump():
+                    raise ConnectionResetError("EOF during the handshake")
+        pending = self.out.read()
+        if pending:
+            self.raw.sendall(pending)
+
+    def send(self, data):
+        self.obj.write(data)
+        self.raw.sendall(self.out.read())
+
+    def recv(self):
+        """Application bytes; b"" at the end of the connection."""
+        while True:
+            try:
+                return self.obj.read(65536)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+            except ssl.SSLWantReadError:
+                if not self._pump():
+                    return b""
+
+    def close(self):
+        self.raw.close()
+
+
 class Conn:
     """A raw TLS connection with a small HTTP/1.1 reader."""
 

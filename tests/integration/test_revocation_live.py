@@ -44,9 +44,9 @@ def devices(tmp_path):
     return data, devs
 
 
-def start(cg, pki, upstream, data, mode="required"):
+def start(cg, pki, upstream, data, mode="required", **kw):
     c = config(pki, [listener("web", pki, [route(upstream)], mode=mode,
-                              trust="devices")], data_dir=str(data))
+                              trust="devices")], data_dir=str(data), **kw)
     c["trust"]["devices"] = {"builtin_ca": True}
     return cg.start(c)
 
@@ -75,6 +75,11 @@ def wait_closed(conn, seconds):
         return None
 
 
+def refusals(d, cn):
+    return [r for r in d.logs() if r.get("event") == "connection_refused_now"
+            and r.get("reason") == "revoked" and r.get("cn") == cn]
+
+
 def test_revoke_closes_open_keepalive_connection(cg, pki, upstream,
                                                  devices):
     data, devs = devices
@@ -96,6 +101,35 @@ def test_revoke_closes_open_keepalive_connection(cg, pki, upstream,
     other.close()
     # new handshakes with dev1 are refused without any reload
     assert cgtest.refused(pki, d.port(), devs["dev1"]) is not None
+
+
+def test_revoke_during_handshake_refuses_when_done(cg, pki, upstream,
+                                                   devices):
+    """A handshake the gateway began before the revocation reached it
+    (its ClientHello taken, its flight sent, the client's certificate
+    still to come) is judged under the revocation once it is done: no
+    request is served, the refusal is logged."""
+    data, devs = devices
+    d = start(cg, pki, upstream, data, workers=1)
+    ctx = ctx_for(pki, devs["dev1"])
+    open_conn = cgtest.Conn(d.port(), ctx)
+    assert open_conn.request("GET", "/a").status == 200
+    half = cgtest.HalfHandshake(d.port(), ctx)
+    ca("revoke", devs["dev1"].serial, "--data", data)
+    # the worker has the new settings once it closed the open connection
+    assert wait_closed(open_conn, 3 * SLOW) is not None
+    try:
+        half.finish()  # TLS 1.3: the client is done before the server judges
+        half.send(cgtest.build_request("GET", "/late", close=True))
+        got = half.recv()
+    except (ssl.SSLError, ConnectionError):
+        got = b""
+    half.close()
+    assert got == b"", "served after the revocation: %r" % got[:80]
+    # two refusals logged: the open connection's and the late handshake's
+    cgtest.wait_for(lambda: len(refusals(d, "dev1")) == 2, seconds=5,
+                    what="refusal of the late handshake")
+    assert not [r for r in d.access_logs() if r.get("path") == "/late"]
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3,

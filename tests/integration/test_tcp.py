@@ -5,6 +5,7 @@ and the certificate identity (decoded here as docs/tcp.md describes)."""
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -224,6 +225,44 @@ def test_tcp_revoked_closed_at_once(cg, pki, server_plain, tmp_path):
     s1.close()
     with pytest.raises((ConnectionError, OSError)):
         roundtrip(port, pki, devs["dev1"], b"x")
+
+
+def test_tcp_revoke_during_handshake_refused_when_done(cg, pki, server_plain,
+                                                       tmp_path):
+    """A TLS handshake the gateway began before a revocation reached it is
+    judged under the revocation once done: nothing is relayed, the
+    refusal is logged."""
+    data, devs, ca = builtin_ca_devices(tmp_path, ("dev1",))
+    cfg = cgtest.config(pki, [tcp_listener("db", pki, server_plain.addr,
+                                           trust="devices")],
+                        data_dir=str(data), workers=1)
+    cfg["trust"]["devices"] = {"builtin_ca": True}
+    d = cg.start(cfg)
+    port = d.port("db")
+    s1 = tls_connect(port, pki, devs["dev1"])
+    s1.sendall(b"hello")
+    s1.settimeout(5)
+    assert s1.recv(10) == b"HELLO"
+    ctx = cgtest.client_ctx(pki)
+    ctx.load_cert_chain(devs["dev1"].chain, devs["dev1"].key)
+    half = cgtest.HalfHandshake(port, ctx)
+    ca("revoke", devs["dev1"].serial, "--data", data)
+    assert closed_within(s1, 1.0)  # the worker has the revocation
+    s1.close()
+    try:
+        half.finish()
+        half.send(b"late")
+        got = half.recv()
+    except (ssl.SSLError, ConnectionError):
+        got = b""
+    half.close()
+    assert got == b"", "relayed after the revocation: %r" % got
+    cgtest.wait_for(
+        lambda: len([r for r in d.logs()
+                     if r.get("event") == "connection_refused_now" and
+                     r.get("reason") == "revoked" and
+                     r.get("cn") == "dev1"]) == 2,
+        seconds=5, what="refusal of the late handshake")
 
 
 def test_tcp_upstream_down(cg, pki):
