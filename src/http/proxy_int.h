@@ -109,6 +109,11 @@ void pc_set_timer(struct proxy_conn *pc, int64_t ms);
 /* Logs the exchange and readies pc for the next request (or closing). */
 void finish_exchange(struct proxy_conn *pc, bool upstream_reusable);
 
+/* proxy_recheck.c */
+/* A connection whose handshake began under the previous snapshot,
+ * checked under the current one once it is done; false when closed. */
+bool proxy_handshake_recheck(struct proxy_conn *pc);
+
 /* upstream.c */
 struct upstream_pool *pool_new(void);
 void pool_free(struct upstream_pool *p);
