@@ -114,6 +114,7 @@ struct lg_conn {
     struct lg *g;
     int fd;
     SSL *ssl;
+    BIO *wbio;         /* what ssl writes, sent by lg_conn_drive (ssl's own) */
     SSL_SESSION *sess; /* resume: owned, offered on the next connection */
     enum lg_state st;
     struct lg_resp resp;
@@ -207,5 +208,11 @@ int lg_connack_feed(struct lg_resp *r, const char *p, size_t n);
 /* Writes into buf (cap >= 64) an MQTT 3.1.1 CONNECT with clean session,
  * keep-alive keepalive seconds and client id id; returns its length. */
 size_t lg_mqtt_connect(char *buf, size_t cap, const char *id, int keepalive);
+
+/* lg_keyshare.c: while armed, X25519 key shares are the run's one pair. */
+void lg_keyshare_arm(bool on);
+/* How many key shares were the run's pair. */
+unsigned long lg_keyshare_reused(void);
+void lg_keyshare_free(void);
 
 #endif

@@ -30,6 +30,7 @@
 #include "core/xmalloc.h"
 #include "lg.h"
 #include "tls/tls.h"
+#include "tls/tls_int.h"
 
 #define LG_GRACE_S 2.0 /* drain: how long in-flight requests may finish */
 #define LG_RETRY_S 0.005
@@ -636,7 +637,7 @@ verify_chain(X509_STORE_CTX *xs, void *arg)
 static SSL_CTX *
 ctx_new(const struct lg_opts *o)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = SSL_CTX_new_ex(tls_libctx(), NULL, TLS_client_method());
 
     if (ctx == NULL)
         die_ssl("SSL_CTX_new()");
@@ -738,6 +739,7 @@ lg_cleanup(struct lg *g)
     free(g->s.lat_us);
     close(g->ep);
     SSL_CTX_free(g->ctx);
+    lg_keyshare_free();
 }
 
 int
