@@ -211,8 +211,6 @@ size_t lg_mqtt_connect(char *buf, size_t cap, const char *id, int keepalive);
 
 /* lg_keyshare.c: while armed, X25519 key shares are the run's one pair. */
 void lg_keyshare_arm(bool on);
-/* How many key shares were the run's pair. */
-unsigned long lg_keyshare_reused(void);
 void lg_keyshare_free(void);
 
 #endif

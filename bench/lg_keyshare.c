@@ -27,18 +27,11 @@ typedef int keygen_fn(EVP_PKEY_CTX *ctx, EVP_PKEY **ppkey);
 
 static bool armed;
 static EVP_PKEY *kept;
-static unsigned long reused;
 
 void
 lg_keyshare_arm(bool on)
 {
     armed = on;
-}
-
-unsigned long
-lg_keyshare_reused(void)
-{
-    return reused;
 }
 
 void
@@ -64,6 +57,5 @@ EVP_PKEY_keygen(EVP_PKEY_CTX *ctx, EVP_PKEY **ppkey)
     if (EVP_PKEY_up_ref(kept) != 1)
         return 0;
     *ppkey = kept;
-    reused++;
     return 1;
 }
