@@ -28,6 +28,15 @@ import threading
 import time
 
 SERVERS = ("certgate", "nginx", "haproxy")
+# Every server gets the same suites in the same order of preference
+# (certgate's defaults, Mozilla's "intermediate" order), so that all of
+# them negotiate the same suite with loadgen (OpenSSL's client, which lists
+# AES-256 first); table() names the suite each scenario ran with.
+SUITES13 = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256"]
+CIPHERS12 = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+             "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+             "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"]
 SERVER_CPU = "0"
 LOAD_CPU = "1"
 CONNS = 16
@@ -220,6 +229,7 @@ class Certgate(Server):
             "trust": {"bench": {"ca_files": [self.p("root.pem")]}},
             "listeners": [{
                 "name": "web", "kind": "https", "listen": "127.0.0.1:0",
+                "tls13_ciphersuites": SUITES13, "tls12_ciphers": CIPHERS12,
                 "certificates": [{"cert": self.p("server.pem"),
                                   "key": self.p("server.key")}],
                 "client_auth": {"enabled": True, "mode": "required",
@@ -296,6 +306,10 @@ http {{
         ssl_client_certificate {pki}/root.pem;
         ssl_verify_client on;
         ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers on;
+        ssl_ciphers {c12};
+        ssl_conf_command Ciphersuites {s13};
+        ssl_conf_command Options PrioritizeChaCha;
         location = /static {{
             default_type text/plain;
             return 200 "ok\\n";
@@ -326,7 +340,9 @@ class Nginx(Server):
         self.conf = os.path.join(self.dir, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(NGINX_CONF.format(dir=self.dir, up=self.up,
-                                      port=self.port, pki=self.pki))
+                                      port=self.port, pki=self.pki,
+                                      c12=":".join(CIPHERS12),
+                                      s13=":".join(SUITES13)))
 
     def argv(self):
         return ["nginx", "-p", self.dir, "-c", self.conf, "-e", self.log]
@@ -368,7 +384,7 @@ defaults
     timeout http-keep-alive 120s
 
 frontend web
-    bind 127.0.0.1:{port} ssl crt {dir}/server-with-key.pem ca-file {pki}/root.pem verify required
+    bind 127.0.0.1:{port} ssl crt {dir}/server-with-key.pem ca-file {pki}/root.pem verify required ciphers {c12} ciphersuites {s13}
     http-request return status 200 content-type text/plain string "ok" if {{ path /static }}
     http-request set-header X-Client-Verify %[ssl_c_verify]
     http-request set-header X-Client-Cert-Subject %[ssl_c_s_dn]
@@ -399,7 +415,9 @@ class Haproxy(Server):
         self.conf = os.path.join(self.dir, "haproxy.cfg")
         with open(self.conf, "w") as f:
             f.write(HAPROXY_CONF.format(dir=self.dir, up=self.up,
-                                        port=self.port, pki=self.pki))
+                                        port=self.port, pki=self.pki,
+                                        c12=":".join(CIPHERS12),
+                                        s13=":".join(SUITES13)))
 
     def argv(self):
         return ["haproxy", "-db", "-f", self.conf]
@@ -516,6 +534,9 @@ class Bench:
         r = self.run_loadgen(argv, errpath)
         rec["server_cpu_whole_run_s"] = round(proc_cpu(pids) - cpu0, 3)
         rec["loadgen"] = r
+        if r.get("ciphers_differ"):
+            self.note("%s %s: loadgen's connections negotiated different "
+                      "suites" % (rec["scenario"], srv.name))
         scpu, el = r["server_cpu_s"], r["elapsed_s"]
         if not scpu or r["requests"] == 0:
             raise BenchError("no requests or no server CPU measured")
@@ -596,11 +617,12 @@ def describe(rec):
                                        r["errors_total"]))
     return head + (" %9.1f /server-CPU-s  %8.1f req/s  server %3.0f%% "
                    "(CPU0 %3.0f%%)  loadgen %3.0f%% (CPU1 %3.0f%%)  "
-                   "p99 %.2f ms  errors %d%s"
+                   "p99 %.2f ms  errors %d  %s%s"
                    % (rec["value"], r["rate"], rec["server_util"] * 100,
                       rec.get("cpu0_busy", 0) * 100,
                       rec["client_util"] * 100,
                       rec.get("cpu1_busy", 0) * 100, r["p99_ms"], r["errors"],
+                      r.get("cipher"),
                       "  resumed %d/%d" % (r["resumed"], r["requests"])
                       if "resume" in rec["scenario"] else ""))
 
@@ -691,6 +713,11 @@ def table(summary, runs, crypto, check):
             "%.0f" % max(lg)[1] if lg else "-"))
     cg = summary["full_tls13"]["certgate"]
     lines.append("")
+    lines.append("Suites negotiated: %s." % "; ".join(
+        "%s %s" % (scenario, "/".join(sorted(set(
+            str(r["loadgen"].get("cipher")) for r in runs
+            if r["scenario"] == scenario and "loadgen" in r))))
+        for scenario, _ in SCENARIOS if scenario != IDLE))
     lines.append("Physical limit (cryptolimit, CPU 0): %d handshakes per "
                  "CPU-second (ECDSA P-256 sign %.1f us, verify %.1f us x2, "
                  "X25519 keygen+derive %.1f us = %.1f us)%s." % (
@@ -732,6 +759,13 @@ def main():
                     bench.run_one(rnd, scenario, extra, srv)
     finally:
         bench.stop_all()
+    for scenario, _ in SCENARIOS:
+        got = set(r["loadgen"].get("cipher") for r in bench.runs
+                  if r["scenario"] == scenario and "loadgen" in r and
+                  scenario != IDLE)
+        if len(got) > 1:
+            bench.note("%s: the servers negotiated different suites (%s)"
+                       % (scenario, ", ".join(sorted(map(str, got)))))
     meta["server_starts"] = {s.name: s.starts for s in bench.servers}
     meta["notes"] = bench.notes
     summary = summarize(bench.runs)

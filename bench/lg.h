@@ -172,6 +172,10 @@ struct lg {
     char req[LG_REQ_MAX];
     size_t req_len;
     bool err_seen[LG_ERR_COUNT];
+    /* the suite of the first handshake (OpenSSL's static name);
+     * set when a later one differs */
+    const char *cipher;
+    bool ciphers_differ;
     struct lg_stats s;
 };
 

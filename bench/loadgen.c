@@ -159,9 +159,13 @@ lg_may_start(const struct lg *g)
 void
 lg_handshake_done(struct lg *g, struct lg_conn *c)
 {
-    (void)c;
+    const char *name = SSL_get_cipher_name(c->ssl);
     if (g->phase == LG_PH_MEASURE)
         g->s.handshakes++;
+    if (g->cipher == NULL)
+        g->cipher = name;
+    else if (name == NULL || strcmp(name, g->cipher) != 0)
+        g->ciphers_differ = true;
 }
 
 /* Counts one measured request of c that completed at now. */
@@ -411,6 +415,11 @@ report(struct lg *g)
            pct_ms(s, 0.99), pct_ms(s, 0.999), (unsigned long long)s->resumed,
            (unsigned long long)s->not_resumed,
            (unsigned long long)s->handshakes, el, g->cpu1 - g->cpu0);
+    if (g->cipher != NULL)
+        printf("\"cipher\":\"%s\",\"ciphers_differ\":%s,", g->cipher,
+               g->ciphers_differ ? "true" : "false");
+    else
+        printf("\"cipher\":null,\"ciphers_differ\":false,");
     if (g->srv0 >= 0 && g->srv1 >= 0)
         printf("\"server_cpu_s\":%.3f,", g->srv1 - g->srv0);
     else

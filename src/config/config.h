@@ -187,6 +187,10 @@ struct cg_listener_cfg {
     struct cg_cert_cfg *certs;
     size_t n_certs;
     int tls_min_version; /* 12 or 13, "tls_min_version": "1.2" | "1.3" */
+    /* OpenSSL suite names in the server's order of preference (schema_tls.c
+     * fills in the defaults); tls12_ciphers is empty with TLS 1.3 only */
+    struct cg_strlist tls13_suites;  /* "tls13_ciphersuites" */
+    struct cg_strlist tls12_ciphers; /* "tls12_ciphers" */
     struct cg_client_auth_cfg client_auth;
     struct cg_route_cfg *routes; /* https only */
     size_t n_routes;

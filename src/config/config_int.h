@@ -166,6 +166,13 @@ extern const struct opt_table cfg_mqtt_auth;
 opt_parse_fn cfg_parse_proxy_identity;
 opt_release_fn cfg_release_proxy_identity;
 
+/* schema_tls.c: a listener's cipher suite lists (check: one name, post:
+ * duplicates, defaults, tls12_ciphers with tls_min_version 1.3). */
+bool cfg_check_tls13_suite(struct cfg_ctx *c, char *s);
+bool cfg_check_tls12_cipher(struct cfg_ctx *c, char *s);
+void cfg_tls_suites_post(struct cfg_ctx *c, json_t *obj,
+                         struct cg_listener_cfg *l);
+
 /* schema_trust.c: the "trust" object (custom parse/release of the key). */
 void cfg_parse_trusts(struct cfg_ctx *c, const struct opt *o, json_t *v,
                       void *base);

@@ -424,6 +424,7 @@ listener_post(struct cfg_ctx *c, json_t *obj, void *base)
             cfg_error_at(c, kind_keys[i].key, "not allowed for kind %s",
                          kind_names[l->kind]);
     }
+    cfg_tls_suites_post(c, obj, l);
     const char *need = l->kind == CG_KIND_HTTPS ? "routes" : "upstream";
     if (json_object_get(obj, need) == NULL)
         cfg_error_at(c, need, "required");
@@ -453,6 +454,16 @@ static const struct opt listener_opts[] = {
      .off = L_OFF(tls_min_version),
      .def = 12,
      .choices = tls_versions},
+    {.key = "tls13_ciphersuites",
+     .type = OPT_STRLIST,
+     .flags = OPT_NONEMPTY,
+     .off = L_OFF(tls13_suites),
+     .check = cfg_check_tls13_suite},
+    {.key = "tls12_ciphers",
+     .type = OPT_STRLIST,
+     .flags = OPT_NONEMPTY,
+     .off = L_OFF(tls12_ciphers),
+     .check = cfg_check_tls12_cipher},
     {.key = "certificates",
      .type = OPT_ARRAY,
      .flags = OPT_REQUIRED | OPT_NONEMPTY,

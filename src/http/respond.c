@@ -533,6 +533,7 @@ resp_access_log(struct proxy_conn *pc)
     cg_logrec_str(&r, "serial", raw ? raw->serial : NULL);
     cg_logrec_str(&r, "sha256", raw ? raw->sha256 : NULL);
     cg_logrec_str(&r, "tls", tls_conn_version(pc->s.tls));
+    cg_logrec_str(&r, "cipher", tls_conn_cipher(pc->s.tls));
     cg_logrec_bool(&r, "resumed", tls_conn_resumed(pc->s.tls));
     cg_logrec_str(&r, "sni", tls_conn_sni(pc->s.tls));
     cg_logrec_end(&r);

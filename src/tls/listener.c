@@ -167,15 +167,23 @@ alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* Hash of everything that decides who may resume a session here. */
+/* Hash of everything that decides who may resume a session here, and
+ * with which suites (OpenSSL resumes a TLS 1.2 session whose suite the
+ * client offers, whether or not the server's list still has it). */
 static void
-auth_hash(const char *listener, const struct cg_client_auth_cfg *ca,
+auth_hash(const struct cg_listener_cfg *lc, const struct cg_client_auth_cfg *ca,
           const struct tls_trust *t, unsigned char *out)
 {
     struct cg_buf b;
     cg_buf_init(&b);
-    cg_buf_append(&b, "certgate-auth-v1", 16);
-    cg_buf_append(&b, listener, strlen(listener) + 1);
+    cg_buf_append(&b, "certgate-auth-v2", 16);
+    cg_buf_append(&b, lc->name, strlen(lc->name) + 1);
+    const struct cg_strlist *suites[] = {&lc->tls13_suites, &lc->tls12_ciphers};
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t j = 0; j < suites[i]->n; j++)
+            cg_buf_append(&b, suites[i]->v[j], strlen(suites[i]->v[j]) + 1);
+        cg_buf_append(&b, "", 1);
+    }
     unsigned char m[4] = {(unsigned char)ca->mode,
                           (unsigned char)ca->verify_depth,
                           (unsigned char)ca->advertise_ca_names, 0};
@@ -237,10 +245,12 @@ ctx_base(const struct cg_listener_cfg *lc, bool sessions)
         return NULL;
     SSL_CTX_set_min_proto_version(
         ctx, lc->tls_min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    /* The listener's suite order decides, except that a client whose first
+     * choice is ChaCha20-Poly1305 (one without AES instructions) gets it. */
     SSL_CTX_set_options(
         ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                 SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
-                 SSL_OP_NO_TICKET);
+                 SSL_OP_PRIORITIZE_CHACHA | SSL_OP_NO_COMPRESSION |
+                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
     /* No SSL_MODE_RELEASE_BUFFERS during the handshake (it would free and
      * allocate 16 KB buffers record by record); a connection that stays
      * with OpenSSL after it gets it then (conn.c). */
@@ -275,6 +285,37 @@ use_key_file(SSL_CTX *ctx, const char *file)
     return ok;
 }
 
+/* Sets the listener's TLS 1.3 and TLS 1.2 suite lists (config order). */
+static bool
+set_suites(SSL_CTX *ctx, const struct cg_listener_cfg *lc, size_t li,
+           struct cg_strlist *errors)
+{
+    const struct cg_strlist *l[] = {&lc->tls13_suites, &lc->tls12_ciphers};
+    static const char *const keys[] = {"tls13_ciphersuites", "tls12_ciphers"};
+    for (size_t i = 0; i < 2; i++) {
+        if (i == 1 && lc->tls_min_version == 13)
+            break;
+        struct cg_buf b;
+        cg_buf_init(&b);
+        for (size_t j = 0; j < l[i]->n; j++) {
+            cg_buf_append(&b, ":", j > 0);
+            cg_buf_append(&b, l[i]->v[j], strlen(l[i]->v[j]));
+        }
+        cg_buf_append(&b, "", 1);
+        const char *list = cg_buf_head(&b);
+        int ok = i == 0 ? SSL_CTX_set_ciphersuites(ctx, list)
+                        : SSL_CTX_set_cipher_list(ctx, list);
+        cg_buf_cleanup(&b);
+        if (ok != 1) {
+            char jp[64];
+            snprintf(jp, sizeof(jp), "listeners[%zu].%s", li, keys[i]);
+            err_add(errors, "%s: %s (%s)", jp, "no usable cipher suite");
+            return false;
+        }
+    }
+    return true;
+}
+
 static int
 vhost_build(struct tls_listener *l, const struct cg_config *cfg,
             const struct cg_listener_cfg *lc, size_t i,
@@ -293,6 +334,8 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
         return CG_ETLS;
     }
     SSL_CTX_set_app_data(v->ctx, l);
+    if (!set_suites(v->ctx, lc, li, errors))
+        return CG_ECONFIG;
     if (i == 0)
         SSL_CTX_set_client_hello_cb(v->ctx, client_hello_cb, l);
     if (SSL_CTX_use_certificate_chain_file(v->ctx, cc->cert) != 1) {
@@ -324,7 +367,7 @@ vhost_build(struct tls_listener *l, const struct cg_config *cfg,
             SSL_CTX_set_client_CA_list(v->ctx,
                                        SSL_dup_CA_list(v->trust->names));
     }
-    auth_hash(lc->name, ca, v->trust, v->auth_hash);
+    auth_hash(lc, ca, v->trust, v->auth_hash);
     SSL_CTX_set_session_id_context(v->ctx, v->auth_hash, 32);
     return 0;
 }

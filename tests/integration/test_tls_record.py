@@ -254,16 +254,22 @@ def _s_client(pki, port, lines, version="-tls1_3"):
     return out.decode("latin-1")
 
 
-def test_key_update_requested_and_not(cg, pki, upstream):
+TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                "TLS_CHACHA20_POLY1305_SHA256")
+
+
+@pytest.mark.parametrize("suite", TLS13_SUITES)
+def test_key_update_requested_and_not(cg, pki, upstream, suite):
     """'K' asks the server to update its keys too, 'k' does not; the
     requests after each must still be answered (both directions re-keyed
-    correctly)."""
-    d = start(cg, pki, [route(upstream)])
+    correctly), in each TLS 1.3 suite (SHA-256 and SHA-384 secrets)."""
+    d = start(cg, pki, [route(upstream)], tls13_ciphersuites=[suite])
     out = _s_client(pki, d.port(), [
         b"K\n", b"GET /after-K HTTP/1.1\nHost: localhost\n\n",
         b"k\n", b"GET /after-k HTTP/1.1\nHost: localhost\n\n",
         b"K\n", b"K\n",
         b"GET /last HTTP/1.1\nHost: localhost\nConnection: close\n\n"])
+    assert "Cipher is %s" % suite in out, out
     assert out.count("KEYUPDATE") == 4, out
     assert out.count("HTTP/1.1 200") == 3, out
     assert upstream.paths() == ["/after-K", "/after-k", "/last"]
@@ -380,15 +386,17 @@ def test_malformed_protected_records_refused(cg, pki, upstream, tmp_path,
         assert other.request("GET", "/still").status == 200
 
 
+@pytest.mark.parametrize("suite", TLS13_SUITES)
 def test_crafted_key_update_fragmented_and_user_canceled(cg, pki, upstream,
-                                                         tmp_path):
+                                                         tmp_path, suite):
     """What a client may legally do and real clients rarely do: a
     KeyUpdate split over two records, padding, an empty application
     record, a user_canceled warning; the request after them, under the
-    updated key, is answered."""
-    d = start(cg, pki, [route(upstream)])
+    updated key, is answered. In each TLS 1.3 suite."""
+    d = start(cg, pki, [route(upstream)], tls13_ciphersuites=[suite])
     c, s = _crafted(pki, d.port(), tmp_path)
     try:
+        assert c.obj.cipher()[0] == suite
         c.send_raw(s.seal(22, b"\x18\x00") + s.seal(22, b"\x00\x01\x00"))
         s.update()
         c.send_raw(s.seal(23, b"", padding=100) +

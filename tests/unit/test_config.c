@@ -1180,6 +1180,73 @@ test_metrics_exposure(void **state)
                "metrics.max_identities: must be between 0 and 1000000");
 }
 
+/* The suite lists: defaults in Mozilla's intermediate order, the given
+ * order kept, IANA names rewritten, every refusal. */
+static void
+test_tls_suites(void **state)
+{
+    (void)state;
+    struct cg_config *cfg = load_ok(CFG("", "", ""));
+    const struct cg_listener_cfg *l = &cfg->listeners[0];
+    assert_int_equal(l->tls13_suites.n, 3);
+    assert_string_equal(l->tls13_suites.v[0], "TLS_AES_128_GCM_SHA256");
+    assert_string_equal(l->tls13_suites.v[1], "TLS_AES_256_GCM_SHA384");
+    assert_string_equal(l->tls13_suites.v[2], "TLS_CHACHA20_POLY1305_SHA256");
+    assert_int_equal(l->tls12_ciphers.n, 6);
+    assert_string_equal(l->tls12_ciphers.v[0], "ECDHE-ECDSA-AES128-GCM-SHA256");
+    assert_string_equal(l->tls12_ciphers.v[5], "ECDHE-RSA-CHACHA20-POLY1305");
+    config_free(cfg);
+
+    cfg = load_ok(CFG("",
+                      ",'tls13_ciphersuites':['TLS_CHACHA20_POLY1305_SHA256',"
+                      "'TLS_AES_256_GCM_SHA384'],'tls12_ciphers':["
+                      "'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',"
+                      "'ECDHE-RSA-AES256-GCM-SHA384']",
+                      ""));
+    l = &cfg->listeners[0];
+    assert_int_equal(l->tls13_suites.n, 2);
+    assert_string_equal(l->tls13_suites.v[0], "TLS_CHACHA20_POLY1305_SHA256");
+    assert_int_equal(l->tls12_ciphers.n, 2);
+    assert_string_equal(l->tls12_ciphers.v[0], "ECDHE-ECDSA-AES256-GCM-SHA384");
+    config_free(cfg);
+
+    cfg = load_ok(CFG("", ",'tls_min_version':'1.3'", ""));
+    assert_int_equal(cfg->listeners[0].tls13_suites.n, 3);
+    assert_int_equal(cfg->listeners[0].tls12_ciphers.n, 0);
+    config_free(cfg);
+
+    EXPECT_ERR(CFG("",
+                   ",'tls13_ciphersuites':['TLS_AES_128_GCM_SHA256',"
+                   "'TLS_AES_128_CCM_SHA256']",
+                   ""),
+               "listeners[0].tls13_ciphersuites[1]: unknown TLS 1.3 cipher "
+               "suite \"TLS_AES_128_CCM_SHA256\" (one of "
+               "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
+               "TLS_CHACHA20_POLY1305_SHA256)");
+    EXPECT_ERR(CFG("", ",'tls12_ciphers':['AES128-SHA']", ""),
+               "listeners[0].tls12_ciphers[0]: unknown TLS 1.2 cipher suite "
+               "\"AES128-SHA\" (one of ECDHE-ECDSA-AES128-GCM-SHA256, "
+               "ECDHE-RSA-AES128-GCM-SHA256, ECDHE-ECDSA-AES256-GCM-SHA384, "
+               "ECDHE-RSA-AES256-GCM-SHA384, ECDHE-ECDSA-CHACHA20-POLY1305, "
+               "ECDHE-RSA-CHACHA20-POLY1305)");
+    EXPECT_ERR(CFG("", ",'tls13_ciphersuites':[]", ""),
+               "listeners[0].tls13_ciphersuites: must not be empty");
+    EXPECT_ERR(CFG("", ",'tls12_ciphers':'ECDHE-RSA-AES128-GCM-SHA256'", ""),
+               "listeners[0].tls12_ciphers: expected array of strings");
+    EXPECT_ERR(CFG("",
+                   ",'tls12_ciphers':['ECDHE-ECDSA-AES128-GCM-SHA256',"
+                   "'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256']",
+                   ""),
+               "listeners[0].tls12_ciphers[1]: ECDHE-ECDSA-AES128-GCM-SHA256 "
+               "is listed twice");
+    EXPECT_ERR(CFG("",
+                   ",'tls_min_version':'1.3','tls12_ciphers':["
+                   "'ECDHE-ECDSA-AES128-GCM-SHA256']",
+                   ""),
+               "listeners[0].tls12_ciphers: not used with tls_min_version "
+               "\"1.3\"");
+}
+
 int
 main(void)
 {
@@ -1213,6 +1280,7 @@ main(void)
         cmocka_unit_test(test_respond),
         cmocka_unit_test(test_respond_errors),
         cmocka_unit_test(test_metrics_exposure),
+        cmocka_unit_test(test_tls_suites),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
