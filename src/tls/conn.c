@@ -271,6 +271,7 @@ listener_step(struct tls_conn *c, bool on)
     tls_fetchmemo_arm(on);
     tls_hotkeys_arm(on);
     tls_keyshare_arm(on);
+    tls_randpool_arm(on);
 }
 
 int

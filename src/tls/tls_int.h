@@ -158,6 +158,22 @@ bool tls_keyshare_publics(unsigned char (*priv)[TLS_KEYSHARE_LEN],
  * not exit). */
 void tls_keyshare_thread_free(void);
 
+/* --- Public random bytes in blocks (randpool.c) ---------------------- */
+
+struct tls_randpool_stats {
+    uint64_t served; /* requests served from the thread's block */
+    uint64_t fills;  /* blocks drawn from the DRBG */
+};
+
+/* While on, the calling thread's small public random requests on the
+ * listener context (RAND_bytes_ex: libssl's randoms and session ids) are
+ * served from its block. */
+void tls_randpool_arm(bool on);
+/* The calling thread's counters. */
+void tls_randpool_stats(struct tls_randpool_stats *out);
+/* Wipes and frees the calling thread's block now (tests). */
+void tls_randpool_thread_free(void);
+
 /* --- Verified-chain cache (chaincache.c) ------------------------------ */
 
 struct tls_chaincache;
