@@ -1,6 +1,7 @@
 /*
- * HMAC and HKDF (RFC 2104, RFC 5869) with SHA-256 and SHA-384, and TLS
- * 1.3's HKDF-Expand-Label and secret derivation (RFC 8446 section 7.1).
+ * HMAC and HKDF (RFC 2104, RFC 5869) with SHA-256 and SHA-384, TLS 1.3's
+ * HKDF-Expand-Label and secret derivation (RFC 8446 section 7.1), and TLS
+ * 1.2's PRF (RFC 5246 section 5).
  *
  * Why: a TLS 1.3 handshake derives ~20 secrets and keys. OpenSSL 3.0's
  * TLS13-KDF builds each through its provider machinery: a digest fetched
@@ -222,6 +223,36 @@ tls_hkdf_expand(enum tls_hash h, const unsigned char *prk, size_t prklen,
         outlen -= n;
     }
     OPENSSL_cleanse(&m, sizeof(m));
+    OPENSSL_cleanse(t, sizeof(t));
+    return true;
+}
+
+bool
+tls_prf(enum tls_hash h, const unsigned char *secret, size_t secretlen,
+        const unsigned char *seed, size_t seedlen, unsigned char *out,
+        size_t outlen)
+{
+    /* P_hash (RFC 5246 section 5): A(0) = seed, A(i) = HMAC(secret,
+     * A(i-1)); out = HMAC(secret, A(1) || seed) || HMAC(secret, A(2) ||
+     * seed) || ... */
+    size_t hl = tls_hash_len(h);
+    if (outlen == 0 || secretlen == 0)
+        return false;
+    struct hmac m;
+    unsigned char a[64], t[64];
+    hmac_key_cached(&m, h, secret, secretlen);
+    hmac_msg(&m, seed, seedlen, NULL, 0, NULL, 0, a);
+    while (outlen > 0) {
+        hmac_msg(&m, a, hl, seed, seedlen, NULL, 0, t);
+        size_t n = outlen < hl ? outlen : hl;
+        memcpy(out, t, n);
+        out += n;
+        outlen -= n;
+        if (outlen > 0)
+            hmac_msg(&m, a, hl, NULL, 0, NULL, 0, a);
+    }
+    OPENSSL_cleanse(&m, sizeof(m));
+    OPENSSL_cleanse(a, sizeof(a));
     OPENSSL_cleanse(t, sizeof(t));
     return true;
 }

@@ -158,7 +158,10 @@ windows_build(void)
                 tls_ecspki_wrap(&shown[w][kept]);
             if (op == OSSL_OP_KDF &&
                 first_name_is(all[i].algorithm_names, "TLS13-KDF"))
-                tls_kdftap_wrap(&shown[w][kept]);
+                tls_kdftap_wrap(&shown[w][kept], false);
+            if (op == OSSL_OP_KDF &&
+                first_name_is(all[i].algorithm_names, "TLS1-PRF"))
+                tls_kdftap_wrap(&shown[w][kept], true);
             kept++;
         }
         OSSL_PROVIDER_unquery_operation(deflt, op, all);

@@ -4,10 +4,8 @@
  * 1.2's key block, the cipher contexts (a worker's shared ones, then a
  * busy connection's own), sealing and opening one record.
  */
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -83,7 +81,6 @@ rec_scratch(void)
 
 /* Fetched once per process: no fetch (and its lock) per connection. */
 static EVP_CIPHER *ciphers[N_SUITES];
-static EVP_KDF *tls1_prf; /* TLS 1.2's key block */
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -91,7 +88,6 @@ fetch_all(void)
 {
     if (pthread_key_create(&thread_key, thread_free) != 0)
         abort();
-    tls1_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
     for (size_t i = 0; i < N_SUITES; i++)
         ciphers[i] = EVP_CIPHER_fetch(NULL, suites[i].cipher, NULL);
 }
@@ -220,8 +216,9 @@ tls_rec_new12(int cipher_nid, const char *md, const unsigned char *master,
                : cipher_nid == NID_aes_256_gcm       ? 1
                : cipher_nid == NID_chacha20_poly1305 ? 2
                                                      : N_SUITES;
-    if (i == N_SUITES || ciphers[i] == NULL || tls1_prf == NULL || md == NULL ||
-        mlen == 0)
+    enum tls_hash h;
+    if (i == N_SUITES || ciphers[i] == NULL || md == NULL || mlen == 0 ||
+        !tls_hash_by_name(md, strlen(md), &h))
         return NULL;
     size_t keylen = suites[i].keylen, ivlen = i == 2 ? 12 : 4;
     /* key_block = PRF(master, "key expansion", server_random +
@@ -230,17 +227,8 @@ tls_rec_new12(int cipher_nid, const char *md, const unsigned char *master,
     memcpy(seed, "key expansion", 13);
     memcpy(seed + 13, server_random, 32);
     memcpy(seed + 45, client_random, 32);
-    OSSL_PARAM p[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)md, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)master,
-                                          mlen),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed,
-                                          sizeof(seed)),
-        OSSL_PARAM_construct_end()};
-    EVP_KDF_CTX *k = EVP_KDF_CTX_new(tls1_prf);
-    bool ok =
-        k != NULL && EVP_KDF_derive(k, kb, 2 * keylen + 2 * ivlen, p) == 1;
-    EVP_KDF_CTX_free(k);
+    bool ok = tls_prf(h, master, mlen, seed, sizeof(seed), kb,
+                      2 * keylen + 2 * ivlen);
     struct tls_rec *r = NULL;
     if (ok) {
         r = xcalloc(1, sizeof(*r));

@@ -369,6 +369,11 @@ void tls_hkdf_extract(enum tls_hash h, const unsigned char *salt,
 bool tls_hkdf_expand(enum tls_hash h, const unsigned char *prk, size_t prklen,
                      const unsigned char *info, size_t infolen,
                      unsigned char *out, size_t outlen);
+/* out <- P_hash(secret, seed) (TLS 1.2's PRF, RFC 5246 5, the label being
+ * the seed's start); false if outlen or secretlen is 0 */
+bool tls_prf(enum tls_hash h, const unsigned char *secret, size_t secretlen,
+             const unsigned char *seed, size_t seedlen, unsigned char *out,
+             size_t outlen);
 /* out <- HKDF-Expand-Label(secret, prefix || label, ctx, outlen) (RFC 8446
  * 7.1; prefix "tls13 "); false if a length does not fit HkdfLabel */
 bool tls_hkdf_expand_label(enum tls_hash h, const unsigned char *secret,
@@ -386,14 +391,15 @@ bool tls_hkdf_tls13_secret(enum tls_hash h, const unsigned char *prev,
                            size_t prefixlen, const unsigned char *label,
                            size_t labellen, unsigned char *out);
 
-/* kdftap.c: the listener context's TLS13-KDF computes what the default's
- * does (by hkdf.c when it can) and keeps the application traffic secrets
- * in the slot armed on the calling thread (a connection's hs).
- * tls_kdftap_wrap() puts it in place of the default's `a` (false: left as it
- * is); tls_kdftap_ready() tells whether it is in place; arm NULL to disarm.
+/* kdftap.c: the listener context's TLS13-KDF and TLS1-PRF compute what
+ * the default's do (by hkdf.c when they can); TLS13-KDF keeps the
+ * application traffic secrets in the slot armed on the calling thread (a
+ * connection's hs). tls_kdftap_wrap() puts ours in place of the default's
+ * `a` (TLS1-PRF's when prf; false: left as it is); tls_kdftap_ready()
+ * tells whether TLS13-KDF's is in place; arm NULL to disarm.
  * tls_secret_keep() keeps one secret until the hand-over (which: 0 client's, 1
  * server's; 32 or 48 bytes). */
-bool tls_kdftap_wrap(OSSL_ALGORITHM *a);
+bool tls_kdftap_wrap(OSSL_ALGORITHM *a, bool prf);
 bool tls_kdftap_ready(void);
 /* Derives on this thread computed by hkdf.c (fast) and by the default. */
 void tls_kdftap_counts(unsigned long *fast, unsigned long *dflt);

@@ -31,6 +31,7 @@
 
 #include "core/util.h"
 #include "tls/tls_int.h"
+#include "kdfcheck.h"
 
 static void
 unhex(const char *hex, unsigned char *out, size_t *len)
@@ -288,32 +289,24 @@ derive_in(OSSL_LIB_CTX *lib, const struct pset *s, unsigned char *out)
     return rc;
 }
 
+static bool
+pair(int *rw, int *rg)
+{
+    struct pset s;
+    random_pset(&s);
+    unsigned char want[128], got[128];
+    *rw = derive_in(NULL, &s, want);
+    *rg = derive_in(tls_libctx(), &s, got);
+    return memcmp(got, want, s.outlen) == 0;
+}
+
 static void
 test_tls13_kdf_as_default(void **state)
 {
     (void)state;
     assert_true(tls_kdftap_ready());
-    unsigned long fast0, dflt0, fast1, dflt1;
-    tls_kdftap_counts(&fast0, &dflt0);
-    srand(8446);
-    int ok = 0;
-    for (int i = 0; i < 4000; i++) {
-        struct pset s;
-        random_pset(&s);
-        unsigned char want[128], got[128];
-        int rw = derive_in(NULL, &s, want);
-        int rg = derive_in(tls_libctx(), &s, got);
-        assert_int_equal(rg, rw);
-        if (rw == 1) {
-            assert_memory_equal(got, want, s.outlen);
-            ok++;
-        }
-    }
-    tls_kdftap_counts(&fast1, &dflt1);
     /* both ways taken, most sets derivable */
-    assert_true(fast1 - fast0 > 1500);
-    assert_true(dflt1 - dflt0 > 500);
-    assert_true(ok > 2000);
+    check_as_default(8446, 4000, pair, 1500, 500, 2000);
 }
 
 /* A libssl-like expand in lib: "tls13 " prefix, SHA-384. */
@@ -333,68 +326,28 @@ pset_expand(struct pset *s, const char *label)
     s->outlen = 48;
 }
 
-/* After a first derive with all parameters, what `then` does on the same
- * context gives the same result in lib as in the default context. */
+/* The first derive of check_reuse: a libssl-like expand. */
 static void
 reuse_in(OSSL_LIB_CTX *lib, int then, unsigned char *out, int *rc)
 {
     struct pset s;
     srand(then);
     pset_expand(&s, "s ap traffic");
-    EVP_KDF *kdf = EVP_KDF_fetch(lib, "TLS13-KDF", NULL);
-    EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf), *d = NULL;
     OSSL_PARAM p[12];
     params_of(&s, p);
-    assert_int_equal(EVP_KDF_derive(k, out, 48, p), 1);
     OSSL_PARAM other[] = {
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL,
                                           (void *)"c ap traffic", 12),
         OSSL_PARAM_construct_end(),
     };
-    switch (then) {
-    case 0: /* derive again, nothing given */
-        *rc = EVP_KDF_derive(k, out + 48, 48, NULL);
-        break;
-    case 1: /* one parameter changed */
-        *rc = EVP_KDF_CTX_set_params(k, other) * 10 +
-              EVP_KDF_derive(k, out + 48, 48, NULL);
-        break;
-    case 2: /* another with the derive */
-        *rc = EVP_KDF_derive(k, out + 48, 32, other);
-        break;
-    case 3: /* its size */
-        *rc = (int)EVP_KDF_CTX_get_kdf_size(k);
-        break;
-    case 4: /* a copy */
-        d = EVP_KDF_CTX_dup(k);
-        *rc = d != NULL ? 10 + EVP_KDF_derive(d, out + 48, 48, NULL) : 0;
-        break;
-    default: /* reset: nothing left */
-        EVP_KDF_CTX_reset(k);
-        *rc = EVP_KDF_derive(k, out + 48, 48, NULL);
-        break;
-    }
-    EVP_KDF_CTX_free(d);
-    EVP_KDF_CTX_free(k);
-    EVP_KDF_free(kdf);
+    reuse_case(lib, "TLS13-KDF", p, other, then, out, 48, rc);
 }
 
 static void
 test_tls13_kdf_reused(void **state)
 {
     (void)state;
-    for (int then = 0; then < 6; then++) {
-        unsigned char want[96] = {0}, got[96] = {0};
-        int rw = -1, rg = -2;
-        unsigned long f0, d0, f1, d1;
-        reuse_in(NULL, then, want, &rw);
-        tls_kdftap_counts(&f0, &d0);
-        reuse_in(tls_libctx(), then, got, &rg);
-        tls_kdftap_counts(&f1, &d1);
-        assert_int_equal(f1 - f0, 1); /* the first derive: computed here */
-        assert_int_equal(rg, rw);
-        assert_memory_equal(got, want, sizeof(want));
-    }
+    check_reuse(reuse_in);
     /* parameters set before the derive: the default's derive */
     struct pset s;
     pset_expand(&s, "exp master");
