@@ -167,6 +167,18 @@ alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* Appends l as OpenSSL takes a suite list ("A:B:C") and its NUL (config
+ * names never hold ':'). */
+static void
+suite_list(struct cg_buf *b, const struct cg_strlist *l)
+{
+    for (size_t j = 0; j < l->n; j++) {
+        cg_buf_append(b, ":", j > 0);
+        cg_buf_append(b, l->v[j], strlen(l->v[j]));
+    }
+    cg_buf_append(b, "", 1);
+}
+
 /* Hash of everything that decides who may resume a session here, and
  * with which suites (OpenSSL resumes a TLS 1.2 session whose suite the
  * client offers, whether or not the server's list still has it). */
@@ -178,12 +190,8 @@ auth_hash(const struct cg_listener_cfg *lc, const struct cg_client_auth_cfg *ca,
     cg_buf_init(&b);
     cg_buf_append(&b, "certgate-auth-v2", 16);
     cg_buf_append(&b, lc->name, strlen(lc->name) + 1);
-    const struct cg_strlist *suites[] = {&lc->tls13_suites, &lc->tls12_ciphers};
-    for (size_t i = 0; i < 2; i++) {
-        for (size_t j = 0; j < suites[i]->n; j++)
-            cg_buf_append(&b, suites[i]->v[j], strlen(suites[i]->v[j]) + 1);
-        cg_buf_append(&b, "", 1);
-    }
+    suite_list(&b, &lc->tls13_suites);
+    suite_list(&b, &lc->tls12_ciphers);
     unsigned char m[4] = {(unsigned char)ca->mode,
                           (unsigned char)ca->verify_depth,
                           (unsigned char)ca->advertise_ca_names, 0};
@@ -285,7 +293,8 @@ use_key_file(SSL_CTX *ctx, const char *file)
     return ok;
 }
 
-/* Sets the listener's TLS 1.3 and TLS 1.2 suite lists (config order). */
+/* Sets the listener's TLS 1.3 and TLS 1.2 suite lists (config order; no
+ * TLS 1.2 list with tls_min_version 1.3). */
 static bool
 set_suites(SSL_CTX *ctx, const struct cg_listener_cfg *lc, size_t li,
            struct cg_strlist *errors)
@@ -293,15 +302,11 @@ set_suites(SSL_CTX *ctx, const struct cg_listener_cfg *lc, size_t li,
     const struct cg_strlist *l[] = {&lc->tls13_suites, &lc->tls12_ciphers};
     static const char *const keys[] = {"tls13_ciphersuites", "tls12_ciphers"};
     for (size_t i = 0; i < 2; i++) {
-        if (i == 1 && lc->tls_min_version == 13)
-            break;
+        if (l[i]->n == 0)
+            continue;
         struct cg_buf b;
         cg_buf_init(&b);
-        for (size_t j = 0; j < l[i]->n; j++) {
-            cg_buf_append(&b, ":", j > 0);
-            cg_buf_append(&b, l[i]->v[j], strlen(l[i]->v[j]));
-        }
-        cg_buf_append(&b, "", 1);
+        suite_list(&b, l[i]);
         const char *list = cg_buf_head(&b);
         int ok = i == 0 ? SSL_CTX_set_ciphersuites(ctx, list)
                         : SSL_CTX_set_cipher_list(ctx, list);
