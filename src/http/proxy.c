@@ -632,13 +632,7 @@ update_io(struct proxy_conn *pc)
     int ev = pc->state == PC_HANDSHAKE
                  ? pc->s.rwant
                  : stream_events(&pc->s, reading, cg_buf_pending(&pc->out));
-    if (ev != (pc->io.events & (EV_READ | EV_WRITE)) ||
-        !ev_is_active(&pc->io)) {
-        ev_io_stop(pc->env->loop, &pc->io);
-        ev_io_set(&pc->io, pc->s.fd, ev);
-        if (ev)
-            ev_io_start(pc->env->loop, &pc->io);
-    }
+    stream_watch(pc->env->loop, &pc->io, ev);
     if (pc->up != NULL)
         up_update_io(pc->up, upstream_may_read(pc));
 }

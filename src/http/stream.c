@@ -82,10 +82,24 @@ stream_write(struct stream *s, const void *buf, size_t n)
 }
 
 void
+stream_watch(struct ev_loop *loop, ev_io *io, int ev)
+{
+    if (ev == (io->events & (EV_READ | EV_WRITE)) && ev_is_active(io))
+        return;
+    ev_io_stop(loop, io);
+    ev_io_modify(io, ev);
+    if (ev)
+        ev_io_start(loop, io);
+}
+
+void
 stream_event(struct stream *s, int revents)
 {
-    if (revents & EV_READ)
+    if (revents & EV_READ) {
         s->rdrained = false;
+        if (s->tls != NULL)
+            tls_conn_readable(s->tls);
+    }
 }
 
 bool
@@ -227,5 +241,8 @@ stream_handshake(struct stream *s, const char *listener, const char *peer,
         return -1;
     }
     metrics_tls_done(mblk, s->tls, true);
+    /* the handshake's last recv() may have emptied the socket: a TLS 1.2
+     * client answers the server's last flight only after it arrives */
+    s->rdrained = tls_conn_sock_drained(s->tls);
     return 1;
 }

@@ -35,6 +35,13 @@ ssize_t stream_read(struct stream *s, void *buf, size_t n);
 ssize_t stream_write(struct stream *s, const void *buf, size_t n);
 /* libev event mask for what the stream waits on. */
 int stream_events(const struct stream *s, bool reading, bool writing);
+/* Makes io watch for ev (EV_READ | EV_WRITE; 0: nothing) on the fd it was
+ * set to with ev_io_init / ev_io_set when that fd was opened. Nothing when
+ * it already does. The watcher keeps libev's knowledge that the kernel has
+ * the fd, so stopping and restarting it with the same events within one
+ * loop iteration costs no epoll_ctl (ev_io_set would make libev add the
+ * fd again, which fails with EEXIST: a wasted system call). */
+void stream_watch(struct ev_loop *loop, ev_io *io, int ev);
 /* A readiness event for s (revents from libev) arrived. */
 void stream_event(struct stream *s, int revents);
 /* True when a read now would only block: the socket was found empty

@@ -130,6 +130,7 @@ up_connect(struct proxy_conn *pc, char *err, size_t len)
         }
     }
     stream_init(&up->s, fd, tls);
+    ev_io_set(&up->io, fd, 0);
     up->state = UP_CONNECTING;
     up_set_timer(up, pc->site->cfg->timeouts.upstream_connect_ms);
     return up;
@@ -223,9 +224,7 @@ up_release(struct upconn *up, bool reusable)
     p->head = up;
     p->n++;
     /* watch for the upstream closing an idle connection */
-    ev_io_stop(up->env->loop, &up->io);
-    ev_io_set(&up->io, up->s.fd, EV_READ);
-    ev_io_start(up->env->loop, &up->io);
+    stream_watch(up->env->loop, &up->io, EV_READ);
     up_set_timer(up, POOL_IDLE_MS);
     if (p->n > POOL_MAX_IDLE) {
         struct upconn *last = p->head;
@@ -243,13 +242,7 @@ up_update_io(struct upconn *up, bool reading)
         ev = up->s.wwant;
     else
         ev = stream_events(&up->s, reading, cg_buf_pending(&up->out) > 0);
-    if (ev != (up->io.events & (EV_READ | EV_WRITE)) ||
-        !ev_is_active(&up->io)) {
-        ev_io_stop(up->env->loop, &up->io);
-        ev_io_set(&up->io, up->s.fd, ev);
-        if (ev)
-            ev_io_start(up->env->loop, &up->io);
-    }
+    stream_watch(up->env->loop, &up->io, ev);
 }
 
 void

@@ -280,6 +280,7 @@ relay_upstream_start(struct relay_conn *rc)
         return;
     }
     stream_init(&rc->up, fd, tls);
+    ev_io_set(&rc->up_io, fd, 0);
     rc->up_phase = UPP_CONNECTING;
 }
 
@@ -449,24 +450,13 @@ run_once(struct relay_conn *rc)
 }
 
 static void
-watch(struct relay_conn *rc, ev_io *io, int fd, int ev)
-{
-    if (ev != (io->events & (EV_READ | EV_WRITE)) || !ev_is_active(io)) {
-        ev_io_stop(rc->env->loop, io);
-        ev_io_set(io, fd, ev);
-        if (ev)
-            ev_io_start(rc->env->loop, io);
-    }
-}
-
-static void
 update_io(struct relay_conn *rc)
 {
     int ev = rc->state == RC_HANDSHAKE
                  ? rc->s.rwant
                  : stream_events(&rc->s, client_may_read(rc),
                                  cg_buf_pending(&rc->to_cl) > 0);
-    watch(rc, &rc->io, rc->s.fd, ev);
+    stream_watch(rc->env->loop, &rc->io, ev);
     if (rc->up.fd < 0)
         return;
     if (rc->up_phase == UPP_CONNECTING || rc->up_phase == UPP_HANDSHAKE)
@@ -474,7 +464,7 @@ update_io(struct relay_conn *rc)
     else
         ev = stream_events(&rc->up, up_may_read(rc),
                            cg_buf_pending(&rc->to_up) > 0);
-    watch(rc, &rc->up_io, rc->up.fd, ev);
+    stream_watch(rc->env->loop, &rc->up_io, ev);
 }
 
 static void

@@ -393,6 +393,12 @@ tls_conn_quiet(struct tls_conn *c)
         tls_rec_quiet(c->rec);
 }
 
+void
+tls_conn_readable(struct tls_conn *c)
+{
+    c->hs_drained = false;
+}
+
 bool
 tls_conn_sock_drained(const struct tls_conn *c)
 {

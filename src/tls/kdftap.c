@@ -119,11 +119,19 @@ in_octets(const OSSL_PARAM *p, struct kdf_in *in, int k)
     return true;
 }
 
+/* p's key is name (the first letters differ for most pairs: a
+ * derive's parameters are compared ~20 times a handshake) */
+static inline bool
+key_is(const OSSL_PARAM *p, const char *name)
+{
+    return p->key[0] == name[0] && strcmp(p->key, name) == 0;
+}
+
 static bool
 in_one(const OSSL_PARAM *p, struct kdf_in *in)
 {
     int k = 0;
-    while (k < (int)CG_ARRAY_LEN(in_names) && strcmp(p->key, in_names[k]) != 0)
+    while (k < (int)CG_ARRAY_LEN(in_names) && !key_is(p, in_names[k]))
         k++;
     if (k == (int)CG_ARRAY_LEN(in_names) || (in->seen & (1u << k)) != 0)
         return false;
@@ -238,7 +246,7 @@ prf_parse(const OSSL_PARAM *params, size_t outlen, struct prf_in *in)
     in->digest = false;
     in->secretlen = in->seedlen = 0;
     for (const OSSL_PARAM *p = params; p != NULL && p->key != NULL; p++) {
-        if (strcmp(p->key, OSSL_KDF_PARAM_DIGEST) == 0) {
+        if (key_is(p, OSSL_KDF_PARAM_DIGEST)) {
             if (in->digest || p->data_type != OSSL_PARAM_UTF8_STRING ||
                 p->data == NULL ||
                 !tls_hash_by_name(p->data, strnlen(p->data, p->data_size),
@@ -247,8 +255,8 @@ prf_parse(const OSSL_PARAM *params, size_t outlen, struct prf_in *in)
             in->digest = true;
             continue;
         }
-        bool secret = strcmp(p->key, OSSL_KDF_PARAM_SECRET) == 0;
-        if ((!secret && strcmp(p->key, OSSL_KDF_PARAM_SEED) != 0) ||
+        bool secret = key_is(p, OSSL_KDF_PARAM_SECRET);
+        if ((!secret && !key_is(p, OSSL_KDF_PARAM_SEED)) ||
             p->data_type != OSSL_PARAM_OCTET_STRING ||
             (p->data == NULL && p->data_size != 0))
             return false;

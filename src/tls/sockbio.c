@@ -136,6 +136,10 @@ sb_read(BIO *b, char *buf, size_t len, size_t *got)
         *got = serve(c, buf, len);
         return 1;
     }
+    if (c->hs_drained && !c->handshake_done) {
+        BIO_set_retry_read(b); /* see tls_conn_readable */
+        return 0;
+    }
     unsigned char tmp[SOCKBIO_CHUNK];
     bool direct = len >= sizeof(tmp); /* OpenSSL's read-ahead */
     size_t ask = direct ? len : sizeof(tmp);
@@ -144,11 +148,14 @@ sb_read(BIO *b, char *buf, size_t len, size_t *got)
         n = recv(c->fd, direct ? (void *)buf : tmp, ask, MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
             BIO_set_retry_read(b);
+            c->hs_drained = true;
+        }
         return 0;
     }
     c->sock_short = n > 0 && (size_t)n < ask;
+    c->hs_drained = c->sock_short;
     if (n == 0) {
         c->in_eof = true;
         return 0;

@@ -59,9 +59,9 @@ void tls_sessions_set_max(struct tls_sessions *s, size_t max);
     X(not_yet_valid)                                                           \
     X(bad_eku)                                                                 \
     X(leaf_is_ca)                                                              \
-    X(bad_name) X(multiple_cn) X(bad_signature) X(chain_too_long) X(revoked)   \
-        X(invalid_ca) X(bad_host) X(weak_key) X(bad_cert) X(invalid)           \
-            X(stale_crl)
+    X(bad_name)                                                                \
+    X(multiple_cn) X(bad_signature) X(chain_too_long) X(revoked) X(invalid_ca) \
+        X(bad_host) X(weak_key) X(bad_cert) X(invalid) X(stale_crl)
 
 /* --- Trust sets ----------------------------------------------------- */
 
@@ -196,6 +196,12 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t n);
 ssize_t tls_conn_write_last(struct tls_conn *c, const void *buf, size_t n);
 /* Bytes already decrypted and waiting inside the TLS layer. */
 bool tls_conn_pending(const struct tls_conn *c);
+/* The event loop reports c's socket readable. Until then, a handshake
+ * whose last recv() emptied the socket does not try another: after the
+ * server's flight the client's answer cannot be there yet, and the recv()
+ * would only fail with EAGAIN (the caller watches for reading whenever
+ * the handshake wants to read, so nothing is missed). */
+void tls_conn_readable(struct tls_conn *c);
 /* True when the socket read the last tls_conn_read() made (if any) came
  * back shorter than asked: the socket had nothing more at that moment. */
 bool tls_conn_sock_drained(const struct tls_conn *c);

@@ -444,6 +444,9 @@ struct tls_conn {
     bool read_blocked; /* the last SSL_read wanted the socket */
     bool sock_short;   /* the last read() from the socket came back short */
     bool in_eof;       /* the socket gave end of file (sockbio.c) */
+    /* in the handshake: the socket had nothing more at the last recv()
+     * and has not been reported readable since (sockbio.c) */
+    bool hs_drained;
     /* bytes received but not yet read by OpenSSL (sockbio.c) */
     unsigned char *in;
     size_t in_len, in_off;

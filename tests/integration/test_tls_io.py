@@ -2,16 +2,20 @@
 whole undecrypted records may wait inside the TLS layer while the socket
 is drained, so the gateway must keep processing them without an fd event,
 also after back-pressure stopped reading, and must not spin on a partial
-record. And what goes on the wire: the TLS 1.3 session ticket waits for
+record; a handshake whose last read emptied the socket waits for the next
+readiness event instead of reading again, and misses nothing that comes
+in pieces or late. And what goes on the wire: the TLS 1.3 session ticket waits for
 the first answer, close_notify leaves with the last one."""
 
 import hashlib
+import json
+import pytest
 import socket
 import ssl
 import struct
 import time
 
-from cgtest import build_request, client_ctx, connect, route
+from cgtest import UpstreamView, build_request, client_ctx, connect, route
 from test_proxy import _payload, start
 from test_tls_record import RawTLS
 
@@ -42,6 +46,36 @@ def test_many_pipelined_requests(cg, pki, upstream):
             assert r.upstream()["path"] == "/q%d" % i
         # and the connection idles then serves again
         assert c.request("GET", "/after").upstream()["path"] == "/after"
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_handshake_flights_in_pieces_and_a_late_request(cg, pki, upstream,
+                                                        version):
+    """Each of the client's flights arrives in three writes 50 ms apart,
+    so the server's reads find the socket empty mid-flight, and the
+    request comes 200 ms after the handshake (in TLS 1.2 the server sent
+    the last flight, after which its read had emptied the socket); then a
+    resumption in the same way. Every byte is waited for, none is lost."""
+    d = start(cg, pki, [route(upstream)])
+    v = (ssl.TLSVersion.TLSv1_2 if version == "1.2"
+         else ssl.TLSVersion.TLSv1_3)
+    ctx = client_ctx(pki, pki.alice, min_version=v, max_version=v)
+    sess = None
+    for i in range(2):
+        c = RawTLS(pki, d.port(), pki.alice, ctx=ctx, session=sess,
+                   pieces=3)
+        try:
+            assert c.obj.version() == "TLSv" + version
+            assert c.obj.session_reused == (i == 1)
+            time.sleep(0.2)
+            c.send(build_request("GET", "/late%d" % i))
+            up = UpstreamView(json.loads(
+                c.read_response().split(b"\r\n\r\n", 1)[1]))
+            assert up["path"] == "/late%d" % i
+            assert up.get("X-Client-Verify") == "SUCCESS"
+            sess = c.obj.session
+        finally:
+            c.close()
 
 
 # --- What goes on the wire (src/tls/sockbio.c, src/tls/record.c) ---------

@@ -33,9 +33,10 @@ class RawTLS:
     so that records can also be written by hand after the handshake."""
 
     def __init__(self, pki, port, cert, seconds=10, ctx=None, bufs=None,
-                 session=None, first=b""):
+                 session=None, first=b"", pieces=1, gap=0.05):
         """first: application data sealed behind the client's Finished
-        and sent with it, in one segment."""
+        and sent with it, in one segment. pieces: each handshake flight
+        is sent in that many writes, gap seconds apart."""
         if ctx is None:
             ctx = client_ctx(pki, cert, min_version=ssl.TLSVersion.TLSv1_3)
         if bufs is None:
@@ -56,16 +57,19 @@ class RawTLS:
                 self.obj.do_handshake()
                 break
             except ssl.SSLWantReadError:
-                self._flush()
+                self._flush(pieces, gap)
                 self._fill()
         if first:
             self.obj.write(first)
-        self._flush()
+        self._flush(pieces, gap)
 
-    def _flush(self):
+    def _flush(self, pieces=1, gap=0.0):
         data = self.out.read()
-        if data:
-            self.sock.sendall(data)
+        step = -(-len(data) // pieces)
+        for i in range(0, len(data), max(step, 1)):
+            if i:
+                time.sleep(gap)
+            self.sock.sendall(data[i:i + step])
 
     def _fill(self):
         chunk = self.sock.recv(65536)
