@@ -272,6 +272,7 @@ listener_step(struct tls_conn *c, bool on)
     tls_hotkeys_arm(on);
     tls_keyshare_arm(on);
     tls_randpool_arm(on);
+    tls_qmac_arm(on);
 }
 
 int

@@ -192,14 +192,33 @@ hmac_msg(const struct hmac *m, const void *a, size_t an, const void *b,
     OPENSSL_cleanse(inner, sizeof(inner));
 }
 
+/* mac <- HMAC(key, msg); keep: the key state may come from and go to
+ * the step's cache */
+static void
+hmac_one(enum tls_hash h, const unsigned char *key, size_t keylen,
+         const unsigned char *msg, size_t msglen, unsigned char *mac, bool keep)
+{
+    struct hmac m;
+    if (keep)
+        hmac_key_cached(&m, h, key, keylen);
+    else
+        hmac_key(&m, h, key, keylen);
+    hmac_msg(&m, msg, msglen, NULL, 0, NULL, 0, mac);
+    OPENSSL_cleanse(&m, sizeof(m));
+}
+
 void
 tls_hkdf_extract(enum tls_hash h, const unsigned char *salt, size_t saltlen,
                  const unsigned char *ikm, size_t ikmlen, unsigned char *prk)
 {
-    struct hmac m;
-    hmac_key_cached(&m, h, salt, saltlen);
-    hmac_msg(&m, ikm, ikmlen, NULL, 0, NULL, 0, prk);
-    OPENSSL_cleanse(&m, sizeof(m));
+    hmac_one(h, salt, saltlen, ikm, ikmlen, prk, true);
+}
+
+void
+tls_hmac(enum tls_hash h, const unsigned char *key, size_t keylen,
+         const unsigned char *msg, size_t msglen, unsigned char *mac)
+{
+    hmac_one(h, key, keylen, msg, msglen, mac, false);
 }
 
 bool

@@ -174,6 +174,15 @@ void tls_randpool_stats(struct tls_randpool_stats *out);
 /* Wipes and frees the calling thread's block now (tests). */
 void tls_randpool_thread_free(void);
 
+/* --- TLS 1.3's Finished MACs (qmac.c) -------------------------------- */
+
+/* While on, the calling thread's EVP_Q_mac calls for an HMAC with SHA-256
+ * or SHA-384 on the listener context (libssl's Finished values) are
+ * computed by hkdf.c. */
+void tls_qmac_arm(bool on);
+/* The calling thread's count of calls computed that way. */
+unsigned long tls_qmac_fast(void);
+
 /* --- Verified-chain cache (chaincache.c) ------------------------------ */
 
 struct tls_chaincache;
@@ -364,6 +373,9 @@ void tls_hkdf_cache(bool on);
 void tls_hkdf_extract(enum tls_hash h, const unsigned char *salt,
                       size_t saltlen, const unsigned char *ikm, size_t ikmlen,
                       unsigned char *prk);
+/* mac (hash length) <- HMAC(key, msg), the key not kept (a key used once) */
+void tls_hmac(enum tls_hash h, const unsigned char *key, size_t keylen,
+              const unsigned char *msg, size_t msglen, unsigned char *mac);
 /* out <- HKDF-Expand(prk, info, outlen); false if outlen is 0 or more than
  * 255 hash lengths */
 bool tls_hkdf_expand(enum tls_hash h, const unsigned char *prk, size_t prklen,

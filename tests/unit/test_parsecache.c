@@ -18,7 +18,9 @@
  * and libcrypto's fetches reach it, and a repeated handshake fetches
  * nothing new. So are the key tables (hotkeys.c): after 1024 handshakes
  * the client's and its CA's keys verify from tables, the handshakes still
- * succeed and the untrusted client is still refused.
+ * succeed and the untrusted client is still refused. And TLS 1.3's
+ * Finished MACs (qmac.c): the server's and the client's of each
+ * handshake computed there.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -292,11 +294,13 @@ handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
         tls_fetchmemo_arm(true);
         tls_hotkeys_arm(true);
         tls_keyshare_arm(true);
+        tls_qmac_arm(true);
         rs = SSL_do_handshake(s);
         tls_parsecache_arm(false);
         tls_fetchmemo_arm(false);
         tls_hotkeys_arm(false);
         tls_keyshare_arm(false);
+        tls_qmac_arm(false);
         if (rs <= 0 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ)
             break;
     }
@@ -328,6 +332,7 @@ test_handshakes(void **state)
     struct tls_fetchmemo_stats f0;
     tls_fetchmemo_stats(&f0);
     assert_true(f0.kept > 5);
+    unsigned long q0 = tls_qmac_fast();
     for (int i = 0; i < 3; i++) {
         assert_true(handshake(sctx, good, &peer, &v));
         assert_int_equal(v, X509_V_OK);
@@ -336,6 +341,8 @@ test_handshakes(void **state)
     }
     s = stats();
     assert_int_equal(s.hits, 6);
+    /* both Finished MACs of each computed by qmac.c */
+    assert_int_equal(tls_qmac_fast() - q0, 6);
     /* the same handshake again fetches nothing new */
     struct tls_fetchmemo_stats f1;
     tls_fetchmemo_stats(&f1);
