@@ -276,9 +276,12 @@ client_ctx(X509 *leaf, EVP_PKEY *key, X509 *ca)
 }
 
 /* One handshake in memory; true when both sides completed. *peer: the
- * server's peer certificate (a reference), *verify its result. */
+ * server's peer certificate (a reference), *verify its result. With
+ * resume: the client offers that session; *next (if not NULL) gets the
+ * session the server's ticket gave, *reused whether the server resumed. */
 static bool
-handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
+handshake_sess(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify,
+               SSL_SESSION *resume, SSL_SESSION **next, bool *reused)
 {
     SSL *s = SSL_new(sctx), *c = SSL_new(cctx);
     BIO *sb = NULL, *cb = NULL;
@@ -287,6 +290,8 @@ handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
     SSL_set_bio(c, cb, cb);
     SSL_set_accept_state(s);
     SSL_set_connect_state(c);
+    if (resume != NULL)
+        assert_int_equal(SSL_set_session(c, resume), 1);
     int rs = 0, rc = 0;
     for (int i = 0; i < 20 && (rs != 1 || rc != 1); i++) {
         rc = SSL_do_handshake(c);
@@ -304,12 +309,78 @@ handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
         if (rs <= 0 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ)
             break;
     }
+    if (next != NULL) {
+        unsigned char b;
+        (void)SSL_read(c, &b, 1); /* takes the ticket */
+        *next = SSL_get1_session(c);
+    }
+    if (reused != NULL)
+        *reused = SSL_session_reused(s) == 1;
     *peer = SSL_get1_peer_certificate(s);
     *verify = SSL_get_verify_result(s);
+    if (rs == 1 && rc == 1) { /* as conn.c: the session stays resumable */
+        SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_set_shutdown(c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
     SSL_free(s);
     SSL_free(c);
     ERR_clear_error();
     return rs == 1;
+}
+
+static bool
+handshake(SSL_CTX *sctx, SSL_CTX *cctx, X509 **peer, long *verify)
+{
+    return handshake_sess(sctx, cctx, peer, verify, NULL, NULL, NULL);
+}
+
+/* TLS 1.3 resumption (a stateful ticket): the client's PSK binder is checked by
+ * qmac.c's HMAC (and both Finished MACs); a client whose PSK is not the
+ * ticket's (its binder made with another key) is refused. */
+static void
+test_resumption_binder(void **state)
+{
+    struct pki *p = *state;
+    SSL_CTX *sctx = server_ctx(p);
+    /* stateful tickets, as certgate's (sessions.c) */
+    SSL_CTX_set_session_cache_mode(sctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_options(sctx, SSL_OP_NO_TICKET);
+    assert_int_equal(
+        SSL_CTX_set_session_id_context(sctx, (const unsigned char *)"pc", 2),
+        1);
+    SSL_CTX_set_num_tickets(sctx, 1);
+    SSL_CTX *cctx = client_ctx(p->leaf, p->leaf_key, p->ca);
+    X509 *peer = NULL;
+    long v = -1;
+    SSL_SESSION *sess = NULL, *next = NULL;
+    bool reused = true;
+    assert_true(handshake_sess(sctx, cctx, &peer, &v, NULL, &sess, &reused));
+    X509_free(peer);
+    assert_false(reused);
+    assert_non_null(sess);
+    for (int i = 0; i < 3; i++) {
+        unsigned long q0 = tls_qmac_fast();
+        assert_true(
+            handshake_sess(sctx, cctx, &peer, &v, sess, &next, &reused));
+        X509_free(peer);
+        assert_true(reused);
+        assert_int_equal(tls_qmac_fast() - q0, 3); /* binder, 2 Finished */
+        SSL_SESSION_free(sess);
+        sess = next;
+    }
+    /* the same ticket, another PSK: the binder does not verify */
+    unsigned char mk[SSL_MAX_MASTER_KEY_LENGTH];
+    size_t mkl = SSL_SESSION_get_master_key(sess, mk, sizeof(mk));
+    assert_true(mkl > 0);
+    mk[0] ^= 1;
+    assert_int_equal(SSL_SESSION_set1_master_key(sess, mk, mkl), 1);
+    unsigned long q0 = tls_qmac_fast();
+    assert_false(handshake_sess(sctx, cctx, &peer, &v, sess, NULL, &reused));
+    X509_free(peer);
+    assert_int_equal(tls_qmac_fast() - q0, 1); /* the binder, refused */
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
 }
 
 static void
@@ -467,9 +538,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_bytes), cmocka_unit_test(test_not_cached),
-        cmocka_unit_test(test_many),       cmocka_unit_test(test_handshakes),
-        cmocka_unit_test(test_hot_keys),   cmocka_unit_test(test_key_shares),
+        cmocka_unit_test(test_same_bytes),
+        cmocka_unit_test(test_not_cached),
+        cmocka_unit_test(test_many),
+        cmocka_unit_test(test_handshakes),
+        cmocka_unit_test(test_hot_keys),
+        cmocka_unit_test(test_key_shares),
+        cmocka_unit_test(test_resumption_binder),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
