@@ -26,14 +26,7 @@
 
 #include "tls/tls.h"
 #include "tls/tls_int.h"
-
-static int
-setup(void **state)
-{
-    (void)state;
-    tls_global_init();
-    return 0;
-}
+#include "tlssetup.h"
 
 static struct tls_fetchmemo_stats
 stats(void)
@@ -269,5 +262,5 @@ main(void)
         cmocka_unit_test(test_other_libctx),  cmocka_unit_test(test_full),
         cmocka_unit_test(test_keymgmt_names),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, tls_setup, NULL);
 }

@@ -28,16 +28,9 @@
 
 #include "tls/tls.h"
 #include "tls/tls_int.h"
+#include "tlssetup.h"
 
 #define HOT 1024
-
-static int
-setup(void **state)
-{
-    (void)state;
-    tls_global_init();
-    return 0;
-}
 
 static int
 teardown_each(void **state)
@@ -312,5 +305,5 @@ main(void)
         cmocka_unit_test_teardown(test_not_counted, teardown_each),
         cmocka_unit_test_teardown(test_table_bound, teardown_each),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, tls_setup, NULL);
 }

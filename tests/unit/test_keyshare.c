@@ -28,16 +28,9 @@
 
 #include "tls/tls.h"
 #include "tls/tls_int.h"
+#include "tlssetup.h"
 
 #define LEN TLS_KEYSHARE_LEN
-
-static int
-setup(void **state)
-{
-    (void)state;
-    tls_global_init();
-    return 0;
-}
 
 static int
 teardown_each(void **state)
@@ -278,5 +271,5 @@ main(void)
         cmocka_unit_test_teardown(test_not_intercepted, teardown_each),
         cmocka_unit_test_teardown(test_fork, teardown_each),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, tls_setup, NULL);
 }

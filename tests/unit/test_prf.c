@@ -29,16 +29,8 @@
 
 #include "tls/tls.h"
 #include "tls/tls_int.h"
+#include "tlssetup.h"
 #include "kdfcheck.h"
-
-static int
-setup(void **state)
-{
-    (void)state;
-    tls_global_init();
-    assert_non_null(tls_libctx());
-    return 0;
-}
 
 static void
 fill(unsigned char *p, size_t n)
@@ -239,5 +231,5 @@ main(void)
         cmocka_unit_test(test_tls1_prf_as_default),
         cmocka_unit_test(test_tls1_prf_reused),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, tls_setup, NULL);
 }

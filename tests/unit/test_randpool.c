@@ -24,15 +24,7 @@
 
 #include "tls/tls.h"
 #include "tls/tls_int.h"
-
-static int
-setup(void **state)
-{
-    (void)state;
-    tls_global_init();
-    assert_non_null(tls_libctx());
-    return 0;
-}
+#include "tlssetup.h"
 
 static int
 teardown_each(void **state)
@@ -159,5 +151,5 @@ main(void)
         cmocka_unit_test_teardown(test_fork, teardown_each),
         cmocka_unit_test_teardown(test_max_age, teardown_each),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, tls_setup, NULL);
 }
