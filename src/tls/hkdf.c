@@ -151,6 +151,25 @@ tls_hkdf_cache(bool on)
     kc.on = on;
 }
 
+/* Whether a and b (n bytes) are equal, in time that depends on n only:
+ * CRYPTO_memcmp's answer, word by word inline instead of its byte loop
+ * out of line (~250 instructions a call, ~50 calls per resumption). */
+static inline bool
+same_key(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    uint64_t d = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+    for (; i < n; i++)
+        d |= (uint64_t)(a[i] ^ b[i]);
+    return d == 0;
+}
+
 static void
 hmac_key_cached(struct hmac *m, enum tls_hash h, const unsigned char *key,
                 size_t keylen)
@@ -162,7 +181,7 @@ hmac_key_cached(struct hmac *m, enum tls_hash h, const unsigned char *key,
     for (size_t i = 0; i < KEY_CACHE; i++) {
         struct key_entry *e = &kc.e[i];
         if (e->keylen == keylen && e->m.h == h &&
-            CRYPTO_memcmp(e->key, key, keylen) == 0) {
+            same_key(e->key, key, keylen)) {
             *m = e->m;
             return;
         }

@@ -99,7 +99,8 @@ struct prf_in {
 };
 
 struct kdf_ctx {
-    void *inner; /* the default's */
+    void *inner;   /* the default's, made when first needed (inner_of) */
+    void *provctx; /* to make it */
     int alg;
     enum { KDF_FRESH, KDF_PASSED, KDF_KEPT } state;
     union {
@@ -207,12 +208,24 @@ prf_params(struct prf_in *in, OSSL_PARAM p[4])
     p[3] = OSSL_PARAM_construct_end();
 }
 
+/* The default's context inside c: made on first use, since a derive
+ * computed here never needs it (~22 contexts per resumption). */
+static void *
+inner_of(struct kdf_ctx *c)
+{
+    if (c->inner == NULL)
+        c->inner = dflt[c->alg].newctx(c->provctx);
+    return c->inner;
+}
+
 /* A KDF_KEPT context's inputs given to the default's context. */
 static bool
 sync(struct kdf_ctx *c)
 {
     if (c->state != KDF_KEPT)
         return true;
+    if (inner_of(c) == NULL)
+        return false;
     OSSL_PARAM p[CG_ARRAY_LEN(in_names) + 1], *q = p;
     if (c->alg == ALGPRF) {
         prf_params(&c->in.p, p);
@@ -365,7 +378,7 @@ derive(void *vctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
         return 1;
     }
     n_default++;
-    if (!sync(c))
+    if (!sync(c) || inner_of(c) == NULL)
         return 0;
     c->state = KDF_PASSED;
     int ok = dflt[c->alg].derive(c->inner, key, keylen, params);
@@ -377,15 +390,11 @@ derive(void *vctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
 static void *
 newctx_of(int alg, void *provctx)
 {
-    void *inner = dflt[alg].newctx(provctx);
-    if (inner == NULL)
-        return NULL;
     struct kdf_ctx *c = malloc(sizeof(*c));
-    if (c == NULL) {
-        dflt[alg].freectx(inner);
+    if (c == NULL)
         return NULL;
-    }
-    c->inner = inner;
+    c->inner = NULL;
+    c->provctx = provctx;
     c->alg = alg;
     c->state = KDF_FRESH;
     return c;
@@ -397,7 +406,8 @@ freectx(void *vctx)
     struct kdf_ctx *c = vctx;
     if (c == NULL)
         return;
-    dflt[c->alg].freectx(c->inner);
+    if (c->inner != NULL)
+        dflt[c->alg].freectx(c->inner);
     if (c->state == KDF_KEPT)
         OPENSSL_cleanse(&c->in, sizeof(c->in));
     free(c);
@@ -409,10 +419,13 @@ dupctx(void *vsrc)
     struct kdf_ctx *src = vsrc, *c;
     if (!sync(src) || (c = malloc(sizeof(*c))) == NULL)
         return NULL;
-    if ((c->inner = dflt[src->alg].dupctx(src->inner)) == NULL) {
+    c->inner = NULL;
+    if (src->inner != NULL &&
+        (c->inner = dflt[src->alg].dupctx(src->inner)) == NULL) {
         free(c);
         return NULL;
     }
+    c->provctx = src->provctx;
     c->alg = src->alg;
     c->state = src->state;
     return c;
@@ -422,7 +435,8 @@ static void
 reset(void *vctx)
 {
     struct kdf_ctx *c = vctx;
-    dflt[c->alg].reset(c->inner);
+    if (c->inner != NULL)
+        dflt[c->alg].reset(c->inner);
     if (c->state == KDF_KEPT)
         OPENSSL_cleanse(&c->in, sizeof(c->in));
     c->state = KDF_FRESH;
@@ -432,7 +446,7 @@ static int
 set_ctx(void *vctx, const OSSL_PARAM params[])
 {
     struct kdf_ctx *c = vctx;
-    if (!sync(c))
+    if (!sync(c) || inner_of(c) == NULL)
         return 0;
     c->state = KDF_PASSED;
     return dflt[c->alg].set_ctx(c->inner, params);
@@ -442,7 +456,9 @@ static int
 get_ctx(void *vctx, OSSL_PARAM params[])
 {
     struct kdf_ctx *c = vctx;
-    return sync(c) ? dflt[c->alg].get_ctx(c->inner, params) : 0;
+    return sync(c) && inner_of(c) != NULL
+               ? dflt[c->alg].get_ctx(c->inner, params)
+               : 0;
 }
 
 /* The functions that may come without a context: one per algorithm. */

@@ -147,8 +147,8 @@ static void
 test_hkdf_key_cache(void **state)
 {
     (void)state;
-    enum { NKEYS = 7, OPS = 3000 };
-    static const size_t lens[NKEYS] = {32, 48, 48, 32, 64, 65, 48};
+    enum { NKEYS = 10, OPS = 3000 };
+    static const size_t lens[NKEYS] = {32, 48, 48, 32, 64, 65, 48, 33, 33, 32};
     unsigned char keys[NKEYS][65];
     srand(8446);
     for (int k = 0; k < NKEYS; k++)
@@ -156,6 +156,12 @@ test_hkdf_key_cache(void **state)
     memcpy(keys[2], keys[1], 48);
     keys[2][47] ^= 1;
     memcpy(keys[6], keys[1], 48); /* key 6 is key 1, used with SHA-256 */
+    /* keys that differ only in their last byte past the whole words (8),
+     * or only in their first (9) */
+    memcpy(keys[8], keys[7], 33);
+    keys[8][32] ^= 0x80;
+    memcpy(keys[9], keys[0], 32);
+    keys[9][0] ^= 1;
     struct op {
         int k, extract;
         enum tls_hash h;
