@@ -12,23 +12,28 @@
  * signature fetch, the MAC context under it, all freed again: ~37,000
  * instructions, ~2.6% of a resumption's.
  *
- * What: this file defines EVP_Q_mac, EVP_PKEY_new_raw_private_key_ex and
- * EVP_DigestSign{Init_ex,Update,Final}, so the executable's definitions
- * are the ones libssl's calls reach (ELF symbol interposition, as in
- * randpool.c). Outside a listener handshake step (tls_qmac_arm; conn.c
- * arms it around SSL_do_handshake) each is libcrypto's own function,
- * unchanged; inside, too, for anything but what libssl asks there:
+ * What: this file defines EVP_Q_mac, EVP_PKEY_new_raw_private_key_ex,
+ * EVP_DigestSign{Init_ex,Update,Final} and EVP_PKEY_free, so the
+ * executable's definitions are the ones libssl's calls reach (ELF symbol
+ * interposition, as in randpool.c). Outside a listener handshake step
+ * (tls_qmac_arm; conn.c arms it around SSL_do_handshake) each is
+ * libcrypto's own function, unchanged; inside, too, for anything but what
+ * libssl asks there:
  *  - EVP_Q_mac: HMAC on the listener's library context, with SHA-256 or
  *    SHA-384, a key, no parameter but an empty property query, and room
  *    for the output;
- *  - the binder: an HMAC key made on the listener's context (libcrypto
- *    makes it; its bytes are noted, for that key object only, until it
- *    has signed once or the step ends), then a signing context started
- *    with exactly that key (EVP_PKEY_is_a "HMAC"), SHA-256 or SHA-384,
- *    no EVP_PKEY_CTX wanted back and no parameters. Its Update bytes are
- *    kept (up to QM_MSG; more, and the context is started by libcrypto
- *    after all and given them), its Final is the HMAC. The EVP_MD_CTX
- *    itself is left untouched, as new, and is freed as such.
+ *  - the binder: an HMAC key made on the listener's context is an empty
+ *    EVP_PKEY whose bytes are noted, for that key object only, until it
+ *    is freed or the step ends (libcrypto's HMAC key costs ~10 times
+ *    more); then a signing context started with exactly that key, once,
+ *    SHA-256 or SHA-384, no EVP_PKEY_CTX wanted back and no parameters.
+ *    Its Update bytes are kept (up to QM_MSG), its Final is the HMAC.
+ *    The EVP_MD_CTX itself is left untouched, as new, and is freed as
+ *    such. Anything else that gives the key to libcrypto (a second
+ *    signature, a longer message, another digest, a wanted EVP_PKEY_CTX)
+ *    first has libcrypto make its HMAC key in that same object from the
+ *    noted bytes (fill); after the step the key is empty for good, and
+ *    libcrypto refuses it.
  * Both HMACs are computed by hkdf.c (RFC 2104, as HKDF-Extract is), which
  * the key schedule of the same handshakes already uses (kdftap.c). What
  * was noted is wiped when the step ends.
@@ -60,6 +65,7 @@ typedef int signinit_fn(EVP_MD_CTX *ctx, EVP_PKEY_CTX **pctx,
                         const char *mdname, OSSL_LIB_CTX *libctx,
                         const char *props, EVP_PKEY *pkey,
                         const OSSL_PARAM params[]);
+typedef void pkeyfree_fn(EVP_PKEY *pkey);
 typedef int signupdate_fn(EVP_MD_CTX *ctx, const void *data, size_t dsize);
 typedef int signfinal_fn(EVP_MD_CTX *ctx, unsigned char *sig, size_t *siglen);
 
@@ -69,6 +75,8 @@ typedef int signfinal_fn(EVP_MD_CTX *ctx, unsigned char *sig, size_t *siglen);
 /* The binder MAC of the current step (armed thread only). */
 struct binder {
     EVP_PKEY *pkey; /* the HMAC key made last; NULL: none */
+    bool bare;      /* pkey has no key in it yet (fill) */
+    bool used;      /* pkey has signed once */
     unsigned char key[QM_KEY];
     size_t keylen;
     EVP_MD_CTX *mctx; /* signing with it, not yet final; NULL: none */
@@ -87,6 +95,7 @@ static rawkey_fn *real_rawkey;
 static signinit_fn *real_signinit;
 static signupdate_fn *real_signupdate;
 static signfinal_fn *real_signfinal;
+static pkeyfree_fn *real_pkeyfree;
 
 static void
 init_once(void)
@@ -100,6 +109,8 @@ init_once(void)
                                                       "OPENSSL_3.0.0");
     real_signfinal =
         (signfinal_fn *)cg_next_symbol("EVP_DigestSignFinal", "OPENSSL_3.0.0");
+    real_pkeyfree =
+        (pkeyfree_fn *)cg_next_symbol("EVP_PKEY_free", "OPENSSL_3.0.0");
 }
 
 void
@@ -160,22 +171,65 @@ EVP_Q_mac(OSSL_LIB_CTX *libctx, const char *name, const char *propq,
     return out;
 }
 
+/*
+ * An HMAC key made in the step is an empty EVP_PKEY (EVP_PKEY_new, ~1/10
+ * of libcrypto's HMAC key: its key manager found by name, a key context,
+ * the import) whose bytes are noted here; what signs with it here never
+ * looks inside. Anything that gives it to libcrypto fills it first, from
+ * the bytes noted: libcrypto's own HMAC key, made into the same object
+ * (EVP_PKEY_fromdata), for as long as the step lasts. libssl makes the
+ * binder's key, signs with it once and frees it, within one step.
+ */
 EVP_PKEY *
 EVP_PKEY_new_raw_private_key_ex(OSSL_LIB_CTX *libctx, const char *keytype,
                                 const char *propq, const unsigned char *priv,
                                 size_t len)
 {
     pthread_once(&once, init_once);
-    EVP_PKEY *k = real_rawkey(libctx, keytype, propq, priv, len);
-    if (armed && k != NULL && libctx != NULL && libctx == tls_libctx() &&
-        keytype != NULL && strcasecmp(keytype, "HMAC") == 0 && empty(propq) &&
-        priv != NULL && len > 0 && len <= QM_KEY) {
-        OPENSSL_cleanse(&bm, sizeof(bm));
-        bm.pkey = k;
-        memcpy(bm.key, priv, len);
-        bm.keylen = len;
-    }
+    if (!armed || libctx == NULL || libctx != tls_libctx() || keytype == NULL ||
+        strcasecmp(keytype, "HMAC") != 0 || !empty(propq) || priv == NULL ||
+        len == 0 || len > QM_KEY)
+        return real_rawkey(libctx, keytype, propq, priv, len);
+    EVP_PKEY *k = EVP_PKEY_new();
+    if (k == NULL)
+        return NULL;
+    OPENSSL_cleanse(&bm, sizeof(bm)); /* a key before it: not noted now */
+    bm.pkey = k;
+    bm.bare = true;
+    memcpy(bm.key, priv, len);
+    bm.keylen = len;
     return k;
+}
+
+/* The noted key freed: forgotten first, so that no key made later at its
+ * address is taken for it. */
+void
+EVP_PKEY_free(EVP_PKEY *pkey)
+{
+    pthread_once(&once, init_once);
+    if (pkey != NULL && pkey == bm.pkey)
+        OPENSSL_cleanse(&bm, sizeof(bm));
+    real_pkeyfree(pkey);
+}
+
+/* pkey ready for libcrypto: the noted key's bytes put in it if it is
+ * still empty; false if that failed. */
+static bool
+fill(EVP_PKEY *pkey)
+{
+    if (pkey == NULL || pkey != bm.pkey || !bm.bare)
+        return true;
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(tls_libctx(), "HMAC", NULL);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, bm.key,
+                                          bm.keylen),
+        OSSL_PARAM_construct_end(),
+    };
+    bool ok = pc != NULL && EVP_PKEY_fromdata_init(pc) == 1 &&
+              EVP_PKEY_fromdata(pc, &pkey, EVP_PKEY_KEYPAIR, p) == 1;
+    EVP_PKEY_CTX_free(pc);
+    bm.bare = !ok;
+    return ok;
 }
 
 int
@@ -185,12 +239,13 @@ EVP_DigestSignInit_ex(EVP_MD_CTX *ctx, EVP_PKEY_CTX **pctx, const char *mdname,
 {
     pthread_once(&once, init_once);
     enum tls_hash h;
-    if (!armed || ctx == NULL || pkey == NULL || pkey != bm.pkey ||
+    if (!armed || ctx == NULL || pkey == NULL || pkey != bm.pkey || bm.used ||
         pctx != NULL || params != NULL || libctx == NULL ||
         libctx != tls_libctx() || !empty(props) || mdname == NULL ||
-        !tls_hash_by_name(mdname, strlen(mdname), &h) ||
-        !EVP_PKEY_is_a(pkey, "HMAC"))
-        return real_signinit(ctx, pctx, mdname, libctx, props, pkey, params);
+        !tls_hash_by_name(mdname, strlen(mdname), &h))
+        return fill(pkey) ? real_signinit(ctx, pctx, mdname, libctx, props,
+                                          pkey, params)
+                          : 0;
     bm.mctx = ctx;
     bm.mdname = mdname;
     bm.h = h;
@@ -216,8 +271,11 @@ EVP_DigestSignUpdate(EVP_MD_CTX *ctx, const void *data, size_t dsize)
     unsigned char held[QM_MSG];
     size_t n = bm.msglen;
     memcpy(held, bm.msg, n);
-    OPENSSL_cleanse(&bm, sizeof(bm));
+    bm.used = true;
+    bm.mctx = NULL;
+    OPENSSL_cleanse(bm.msg, sizeof(bm.msg));
     int ok =
+        fill(pkey) &&
         real_signinit(ctx, NULL, mdname, tls_libctx(), NULL, pkey, NULL) == 1 &&
         (n == 0 || real_signupdate(ctx, held, n) == 1) &&
         real_signupdate(ctx, data, dsize) == 1;
@@ -243,6 +301,9 @@ EVP_DigestSignFinal(EVP_MD_CTX *ctx, unsigned char *sig, size_t *siglen)
     tls_hmac(bm.h, bm.key, bm.keylen, bm.msg, bm.msglen, sig);
     *siglen = hl;
     n_fast++;
-    OPENSSL_cleanse(&bm, sizeof(bm)); /* the key signs once */
+    /* the key signs once here; its bytes stay noted for fill */
+    bm.used = true;
+    bm.mctx = NULL;
+    OPENSSL_cleanse(bm.msg, sizeof(bm.msg));
     return 1;
 }

@@ -294,6 +294,30 @@ test_binder_passthrough(void **state)
     assert_int_equal(EVP_DigestSignFinal(c, got, &len), 0);
     EVP_MD_CTX_free(c);
     EVP_PKEY_free(k);
+    /* a key made in a step is empty until libcrypto needs it: used after
+     * the step (its bytes wiped), it is refused, not used empty */
+    k = EVP_PKEY_new_raw_private_key_ex(tls_libctx(), "HMAC", NULL, key,
+                                        sizeof(key));
+    tls_qmac_arm(false);
+    assert_int_equal(EVP_PKEY_get_base_id(k), EVP_PKEY_NONE);
+    c = EVP_MD_CTX_new();
+    assert_true(EVP_DigestSignInit_ex(c, NULL, "SHA256", tls_libctx(), NULL, k,
+                                      NULL) <= 0);
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(k);
+    /* freed in the step, then made again: each key its own bytes */
+    tls_qmac_arm(true);
+    unsigned char key2[32], w2[EVP_MAX_MD_SIZE];
+    memset(key2, 0x5a, sizeof(key2));
+    size_t wl2 = reference("SHA256", key2, sizeof(key2), msg, sizeof(msg), w2);
+    for (int i = 0; i < 4; i++) {
+        bool f = false;
+        const unsigned char *kb = i % 2 ? key2 : key;
+        binder(tls_libctx(), "SHA256", kb, sizeof(key), msg, sizeof(msg), 3,
+               got, &f);
+        assert_true(f);
+        assert_memory_equal(got, i % 2 ? w2 : want, i % 2 ? wl2 : wl);
+    }
 }
 
 int
