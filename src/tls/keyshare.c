@@ -56,6 +56,7 @@
 #define KS_LEN TLS_KEYSHARE_LEN
 
 typedef int keygen_fn(EVP_PKEY_CTX *ctx, EVP_PKEY **ppkey);
+typedef int setpeer_fn(EVP_PKEY_CTX *ctx, EVP_PKEY *peer);
 
 struct keyshare {
     unsigned char priv[KS_BATCH][KS_LEN];
@@ -70,9 +71,11 @@ struct keyshare {
 
 static _Thread_local bool armed;
 static _Thread_local struct keyshare *ks;
+static _Thread_local uint64_t n_peers; /* tls_keyshare_stats: peers */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_key_t ks_key;
 static keygen_fn *real_keygen;
+static setpeer_fn *real_setpeer;
 static BIGNUM *field_p; /* 2^255 - 19 */
 static bool usable;     /* libsodium ready and the known answers right */
 static atomic_uint fork_gen;
@@ -130,6 +133,8 @@ init_once(void)
 {
     real_keygen =
         (keygen_fn *)cg_next_symbol("EVP_PKEY_keygen", "OPENSSL_3.0.0");
+    real_setpeer = (setpeer_fn *)cg_next_symbol("EVP_PKEY_derive_set_peer",
+                                                "OPENSSL_3.0.0");
     if (pthread_key_create(&ks_key, ks_free) != 0 ||
         pthread_atfork(NULL, NULL, forked) != 0)
         cg_abort("no thread key for the key-share pools");
@@ -151,6 +156,7 @@ tls_keyshare_stats(struct tls_keyshare_stats *out)
 {
     *out = ks != NULL ? ks->stats : (struct tls_keyshare_stats){0};
     out->pooled = ks != NULL ? ks->n : 0;
+    out->peers = n_peers;
 }
 
 void
@@ -314,4 +320,31 @@ EVP_PKEY_keygen(EVP_PKEY_CTX *ctx, EVP_PKEY **ppkey)
     s->stats.fast++;
     *ppkey = k;
     return 1;
+}
+
+/*
+ * The client's key share, given to the derivation: libssl calls
+ * EVP_PKEY_derive_set_peer, which first validates the peer key with a
+ * public-key check on a context of its own (EVP_PKEY_CTX_new_from_pkey,
+ * EVP_PKEY_public_check, EVP_PKEY_CTX_free: ~7,000 instructions per
+ * handshake, full or resumed). For an X25519 key that check is only that
+ * the key holds a public value (OpenSSL 3.0's ecx_validate; RFC 7748 asks
+ * for no point validation). libssl has just put the client's value in
+ * (EVP_PKEY_set1_encoded_public_key, or the handshake fails); a key
+ * without one holds zeros there, u = 0, a point of small order, and
+ * libcrypto's X25519 refuses the all-zero secret any such point gives:
+ * the derivation fails, as the check would have made it. Armed, an X25519
+ * peer key is set without the second context; any other key is
+ * libcrypto's own check.
+ */
+int
+EVP_PKEY_derive_set_peer(EVP_PKEY_CTX *ctx, EVP_PKEY *peer)
+{
+    pthread_once(&once, init_once);
+    if (!armed || peer == NULL || EVP_PKEY_get_id(peer) != EVP_PKEY_X25519)
+        return real_setpeer(ctx, peer);
+    int r = EVP_PKEY_derive_set_peer_ex(ctx, peer, 0);
+    if (r > 0)
+        n_peers++;
+    return r;
 }

@@ -9,7 +9,9 @@
  * no two alike, public keys OpenSSL's for their private keys, and shared
  * secrets that agree with OpenSSL's own keys both ways. Unarmed, other key
  * types and a property query go to libcrypto. After a fork the child does
- * not reuse a pair its parent still holds. (Through libssl's handshakes:
+ * not reuse a pair its parent still holds. An X25519 peer key is set for
+ * a derivation as libcrypto sets it, without its second context for the
+ * public-key check. (Through libssl's handshakes:
  * test_parsecache.c.)
  */
 #include <setjmp.h>
@@ -225,6 +227,85 @@ test_not_intercepted(void **state)
     assert_int_equal(s.batches, 0);
 }
 
+/* An X25519 peer key from its public value, as libssl makes the client's
+ * key share (NULL: u is not accepted). */
+static EVP_PKEY *
+peer_of(const unsigned char u[LEN])
+{
+    return EVP_PKEY_new_raw_public_key_ex(tls_libctx(), "X25519", NULL, u, LEN);
+}
+
+/* rc of set_peer with k's context, and of the derive after it into out */
+static int
+derive_rc(EVP_PKEY *k, EVP_PKEY *peer, unsigned char out[LEN], int *drc)
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(tls_libctx(), k, NULL);
+    assert_non_null(c);
+    assert_int_equal(EVP_PKEY_derive_init(c), 1);
+    int rc = EVP_PKEY_derive_set_peer(c, peer);
+    size_t n = LEN;
+    memset(out, 0, LEN);
+    *drc = rc > 0 ? EVP_PKEY_derive(c, out, &n) : -9;
+    EVP_PKEY_CTX_free(c);
+    return rc;
+}
+
+/* Armed, an X25519 peer key is set without libcrypto's second context;
+ * what comes out is libcrypto's: the same secret; a low-order point
+ * accepted and its all-zero secret refused; a key without a public value
+ * (libssl never derives with one) refused too, at the derive rather than
+ * at the check. An EC peer is libcrypto's own check. */
+static void
+test_peer_keys(void **state)
+{
+    (void)state;
+    EVP_PKEY *own = keygen("X25519", NULL);
+    unsigned char priv[LEN], pub[LEN], u[LEN];
+    assert_int_equal(RAND_bytes(priv, LEN), 1);
+    openssl_public(priv, pub);
+    memset(u, 0, LEN); /* u = 0: a point of small order */
+    EVP_PKEY *empty = NULL;
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(tls_libctx(), "X25519", NULL);
+    assert_non_null(pc);
+    assert_int_equal(EVP_PKEY_paramgen_init(pc), 1);
+    assert_int_equal(EVP_PKEY_paramgen(pc, &empty), 1);
+    EVP_PKEY_CTX_free(pc);
+    EVP_PKEY *peers[] = {peer_of(pub), empty, peer_of(u)};
+    for (size_t i = 0; i < 3; i++) {
+        unsigned char want[LEN], got[LEN];
+        int dw = 0, dg = 0;
+        int rw = derive_rc(own, peers[i], want, &dw);
+        uint64_t p0 = stats().peers;
+        tls_keyshare_arm(true);
+        int rg = derive_rc(own, peers[i], got, &dg);
+        tls_keyshare_arm(false);
+        assert_true(rg > 0); /* set here, each */
+        assert_int_equal(rw > 0, i != 1);
+        /* a secret only from the good key, both ways */
+        assert_int_equal(dg > 0, i == 0);
+        assert_int_equal(dw > 0, i == 0);
+        assert_memory_equal(got, want, LEN);
+        assert_int_equal(stats().peers - p0, 1);
+        EVP_PKEY_free(peers[i]);
+    }
+    /* EC P-256: libcrypto's check */
+    EVP_PKEY *ec1 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *ec2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(ec1);
+    assert_non_null(ec2);
+    uint64_t p0 = stats().peers;
+    unsigned char s[LEN];
+    int d = 0;
+    tls_keyshare_arm(true);
+    assert_int_equal(derive_rc(ec1, ec2, s, &d), 1);
+    tls_keyshare_arm(false);
+    assert_int_equal(d, 1);
+    assert_int_equal(stats().peers, p0);
+    EVP_PKEY_free(ec1);
+    EVP_PKEY_free(ec2);
+    EVP_PKEY_free(own);
+}
+
 /* A child of a fork must not take the pairs its parent still holds: the
  * next pair of each differs. */
 static void
@@ -269,6 +350,7 @@ main(void)
         cmocka_unit_test_teardown(test_matches_openssl, teardown_each),
         cmocka_unit_test_teardown(test_armed_keygen, teardown_each),
         cmocka_unit_test_teardown(test_not_intercepted, teardown_each),
+        cmocka_unit_test_teardown(test_peer_keys, teardown_each),
         cmocka_unit_test_teardown(test_fork, teardown_each),
     };
     return cmocka_run_group_tests(tests, tls_setup, NULL);
