@@ -10,10 +10,11 @@
  * Key: SHA-256 over the trust set's generation (a number no other trust
  * set of the process ever had: a reload, a revocation or a CA switch
  * builds new trust sets), the purpose, the verification parameters that
- * change the outcome (depth, auth level, flags) and the exact DER bytes
- * of every certificate presented, leaf first. Nothing but a byte-equal
- * chain verified under the very same trust set hits. Only accepted chains
- * are stored.
+ * change the outcome (depth, auth level, flags) and the SHA-256 of the
+ * exact DER bytes of every certificate presented, leaf first (the one
+ * the parse cache computed when it parsed them, else computed here).
+ * Nothing but a byte-equal chain verified under the very same trust set
+ * hits. Only accepted chains are stored.
  *
  * One cache per worker thread (no lock): 256 sets of 4 ways, least
  * recently used way replaced. An entry keeps the issuers of the verified
@@ -23,6 +24,7 @@
  */
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,20 +137,20 @@ put_u64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (56 - 8 * i));
 }
 
-/* Hashes the DER of x, length first. */
+/* Hashes the SHA-256 of the DER of x. */
 static bool
 hash_cert(EVP_MD_CTX *md, X509 *x)
 {
-    unsigned char *der = NULL;
-    int len = i2d_X509(x, &der);
-    if (len <= 0)
-        return false;
-    unsigned char n[8];
-    put_u64(n, (uint64_t)len);
-    bool ok = EVP_DigestUpdate(md, n, sizeof(n)) == 1 &&
-              EVP_DigestUpdate(md, der, (size_t)len) == 1;
-    OPENSSL_free(der);
-    return ok;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    if (!tls_parsecache_sha256(x, d)) {
+        unsigned char *der = NULL;
+        int len = i2d_X509(x, &der);
+        if (len <= 0)
+            return false;
+        (void)SHA256(der, (size_t)len, d);
+        OPENSSL_free(der);
+    }
+    return EVP_DigestUpdate(md, d, sizeof(d)) == 1;
 }
 
 /* The cache key of ctx's chain under trust t (see the file comment). */
@@ -159,7 +161,7 @@ chain_key(struct tls_chaincache *cc, X509_STORE_CTX *ctx,
 {
     X509_VERIFY_PARAM *p = X509_STORE_CTX_get0_param(ctx);
     unsigned char head[8 * 5 + 8];
-    memcpy(head, "cgvc-v1", 8);
+    memcpy(head, "cgvc-v2", 8);
     put_u64(head + 8, t->gen);
     put_u64(head + 16, (uint64_t)purpose);
     put_u64(head + 24, (uint64_t)(int64_t)X509_VERIFY_PARAM_get_depth(p));

@@ -45,6 +45,7 @@
 
 #define MEMO_CAP 128 /* a power of two */
 #define NAMES_CAP 16
+#define SUPPORTS_CAP 8
 
 enum kind {
     K_MD,
@@ -82,10 +83,19 @@ struct names_entry {
     size_t n;
 };
 
+/* An answer of EVP_PKEY_digestsign_supports_digest for EC keys. */
+struct supports_entry {
+    const OSSL_PROVIDER *prov; /* the key's; NULL: empty */
+    const OSSL_LIB_CTX *ctx;
+    char md[32];
+    int rv;
+};
+
 struct memo {
     struct memo_entry e[MEMO_CAP];
     size_t used;
     struct names_entry km[NAMES_CAP];
+    struct supports_entry sup[SUPPORTS_CAP];
     struct tls_fetchmemo_stats stats;
 };
 
@@ -97,6 +107,9 @@ static void *real[K_N];
 typedef int names_fn(const EVP_KEYMGMT *km,
                      void (*fn)(const char *name, void *data), void *data);
 static names_fn *real_names;
+typedef int supports_fn(EVP_PKEY *pkey, OSSL_LIB_CTX *libctx, const char *name,
+                        const char *propq);
+static supports_fn *real_supports;
 
 static void
 obj_free(unsigned char kind, void *obj)
@@ -175,6 +188,8 @@ init_once(void)
         real[k] = cg_next_symbol(fetch_names[k], "OPENSSL_3.0.0");
     real_names =
         (names_fn *)cg_next_symbol("EVP_KEYMGMT_names_do_all", "OPENSSL_3.0.0");
+    real_supports = (supports_fn *)cg_next_symbol(
+        "EVP_PKEY_digestsign_supports_digest", "OPENSSL_3.0.0");
     if (pthread_key_create(&memo_key, memo_free) != 0)
         cg_abort("no thread key for the fetch memo");
 }
@@ -344,4 +359,49 @@ EVP_KEYMGMT_names_do_all(const EVP_KEYMGMT *km,
     }
     free(c.names);
     return r;
+}
+
+/*
+ * libssl asks whether the server's key can sign with a digest for each
+ * signature scheme it weighs for its CertificateVerify or
+ * ServerKeyExchange: EVP_PKEY_digestsign_supports_digest makes a digest
+ * context and starts a signature on it (~14,000 instructions per full
+ * handshake). For an EC key (ECDSA) the answer depends only on the
+ * digest, the library context and the provider of the key (outside FIPS
+ * mode the default provider does not look at the curve here). Armed, an
+ * EC key's answer is the one the same question got before on this
+ * thread; any other key, or a property query, asks libcrypto.
+ */
+int
+EVP_PKEY_digestsign_supports_digest(EVP_PKEY *pkey, OSSL_LIB_CTX *libctx,
+                                    const char *name, const char *propq)
+{
+    pthread_once(&once, init_once);
+    const OSSL_PROVIDER *prov;
+    if (!armed || pkey == NULL || name == NULL ||
+        strlen(name) >= sizeof(memo->sup[0].md) ||
+        (propq != NULL && propq[0] != '\0') ||
+        EVP_PKEY_get_id(pkey) != EVP_PKEY_EC ||
+        (prov = EVP_PKEY_get0_provider(pkey)) == NULL)
+        return real_supports(pkey, libctx, name, propq);
+    struct memo *m = thread_memo();
+    struct supports_entry *free_slot = NULL;
+    for (size_t i = 0; i < SUPPORTS_CAP; i++) {
+        struct supports_entry *e = &m->sup[i];
+        if (e->prov == prov && e->ctx == libctx && strcmp(e->md, name) == 0) {
+            m->stats.supports_hits++;
+            return e->rv;
+        }
+        if (e->prov == NULL && free_slot == NULL)
+            free_slot = e;
+    }
+    int rv = real_supports(pkey, libctx, name, propq);
+    if (free_slot != NULL && rv >= 0) {
+        free_slot->prov = prov;
+        free_slot->ctx = libctx;
+        strcpy(free_slot->md, name);
+        free_slot->rv = rv;
+        m->stats.supports_kept++;
+    }
+    return rv;
 }

@@ -34,8 +34,11 @@
  * handshake as before, on the same parsed objects byte-equal input gives.
  *
  * Per worker thread (no lock): 32 sets of 4 ways, least recently used way
- * replaced; an entry holds the DER and a reference to the X509.
+ * replaced; an entry holds the DER, its SHA-256 (computed once, for the
+ * verified-chain cache's key: tls_parsecache_sha256) and a reference to
+ * the X509.
  */
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -58,7 +61,8 @@ struct pc_entry {
     uint64_t hash, tick;
     unsigned char *der; /* NULL: empty */
     size_t len;
-    X509 *x; /* own reference */
+    X509 *x;                                    /* own reference */
+    unsigned char sha256[SHA256_DIGEST_LENGTH]; /* of der */
 };
 
 struct parsecache {
@@ -198,7 +202,26 @@ store(struct parsecache *pc, uint64_t h, const unsigned char *der, size_t len,
     v->hash = h;
     v->tick = ++pc->tick;
     v->x = x;
+    (void)SHA256(der, len, v->sha256);
     pc->stats.inserts++;
+}
+
+bool
+tls_parsecache_sha256(const X509 *x, unsigned char out[32])
+{
+    if (cache == NULL || x == NULL)
+        return false;
+    /* an entry holds a reference to its object: no other has its address */
+    for (size_t s = 0; s < PC_SETS; s++) {
+        for (size_t w = 0; w < PC_WAYS; w++) {
+            const struct pc_entry *e = &cache->e[s][w];
+            if (e->x == x && e->der != NULL) {
+                memcpy(out, e->sha256, sizeof(e->sha256));
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 /* The cached path: a listener handshake parsing into the caller's object. */

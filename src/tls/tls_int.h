@@ -94,11 +94,15 @@ void tls_parsecache_arm(bool on);
 void tls_parsecache_stats(struct tls_parsecache_stats *out);
 /* Frees the calling thread's cache now (tests, threads that do not exit). */
 void tls_parsecache_thread_free(void);
+/* The SHA-256 of the DER x was parsed from, when x is an object the
+ * calling thread's cache holds (false: it holds none such). */
+bool tls_parsecache_sha256(const X509 *x, unsigned char out[32]);
 
 /* --- Algorithm fetches memoized per worker (fetchmemo.c) -------------- */
 
 struct tls_fetchmemo_stats {
     uint64_t hits, misses, kept;
+    uint64_t supports_hits, supports_kept; /* digestsign_supports answers */
 };
 
 /* While on, the calling thread's EVP_*_fetch calls (libssl's and

@@ -7,8 +7,9 @@
  * is refused; validity dates are checked at the verification time on a
  * hit (leaf and intermediate); certgate's leaf checks run on a hit; a
  * certificate whose bytes differ from a cached one (tampered signature)
- * misses and is refused; a hit shares the leaf identity. Certificates are
- * made here with OpenSSL.
+ * misses and is refused; a hit shares the leaf identity; the key is the
+ * chain's bytes, whether its objects are the parse cache's or not. Certificates
+ * are made here with OpenSSL.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -216,6 +217,53 @@ test_hit_same_chain(void **state)
     tls_trust_free(t);
 }
 
+/* The leaf as libssl gets it during a handshake: parsed into an object of
+ * its own through the parse cache (armed), which hands out one object per
+ * DER and knows its SHA-256. */
+static X509 *
+parsed_in_handshake(X509 *x)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509(x, &der);
+    assert_true(n > 0);
+    X509 *out = X509_new();
+    const unsigned char *q = der;
+    tls_parsecache_arm(true);
+    X509 *r = d2i_X509(&out, &q, n);
+    tls_parsecache_arm(false);
+    assert_non_null(r);
+    OPENSSL_free(der);
+    return r;
+}
+
+/* The key is the chain's bytes, not its objects: a chain verified with
+ * certificates parsed anywhere hits with the parse cache's objects for the
+ * same bytes, and the other way round. */
+static void
+test_key_of_bytes(void **state)
+{
+    struct pki *p = *state;
+    struct tls_trust *t = trust_of(p->root_pem);
+    struct tls_chaincache *cc = tls_chaincache_new();
+    tls_parsecache_thread_free();
+    assert_string_equal(check(t, cc, p->alice, 0, NULL), "ok");
+    X509 *a = parsed_in_handshake(p->alice);
+    unsigned char d[32];
+    assert_true(tls_parsecache_sha256(a, d));
+    assert_string_equal(check(t, cc, a, 0, NULL), "ok");
+    assert_int_equal(stats(cc).hits, 1);
+    X509 *c = parsed_in_handshake(p->carol);
+    assert_string_equal(check(t, cc, c, 0, NULL), "ok");
+    assert_int_equal(stats(cc).inserts, 2);
+    assert_string_equal(check(t, cc, p->carol, 0, NULL), "ok");
+    assert_int_equal(stats(cc).hits, 2);
+    X509_free(a);
+    X509_free(c);
+    tls_parsecache_thread_free();
+    tls_chaincache_free(cc);
+    tls_trust_free(t);
+}
+
 /* The CA set changes (client-CA switch, reload): a new trust set, a new
  * generation: what was verified under the old one is not reused. */
 static void
@@ -406,6 +454,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_same_chain),
+        cmocka_unit_test(test_key_of_bytes),
         cmocka_unit_test(test_trust_switch),
         cmocka_unit_test(test_revoked_after_cached),
         cmocka_unit_test(test_dates_on_hit),

@@ -10,7 +10,9 @@
  * unarmed fetch gives, also once the memo stopped keeping entries.
  * Unarmed, nothing is counted or kept. A key manager's names, armed, are
  * those libcrypto lists, in its order, also for more key managers than
- * the memo keeps. (Through libssl's handshakes: test_parsecache.c.)
+ * the memo keeps. Whether a key can sign with a digest, armed, is
+ * libcrypto's answer, kept for EC keys only. (Through libssl's
+ * handshakes: test_parsecache.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,13 +256,58 @@ test_keymgmt_names(void **state)
     tls_fetchmemo_thread_free();
 }
 
+/* EVP_PKEY_digestsign_supports_digest: libcrypto's answers; an EC key's
+ * kept per digest, library context and provider (a second EC key of
+ * another curve gets them from the memo), anything else asked each time. */
+static void
+test_digestsign_supports(void **state)
+{
+    (void)state;
+    tls_fetchmemo_thread_free();
+    EVP_PKEY *keys[] = {
+        EVP_PKEY_Q_keygen(tls_libctx(), NULL, "EC", "P-256"),
+        EVP_PKEY_Q_keygen(tls_libctx(), NULL, "EC", "P-384"),
+        EVP_PKEY_Q_keygen(tls_libctx(), NULL, "ED25519"),
+    };
+    static const char *const mds[] = {"SHA256", "SHA2-384", "SHA512", "SHA1",
+                                      "NOSUCH"};
+    for (size_t k = 0; k < 3; k++) {
+        assert_non_null(keys[k]);
+        for (size_t i = 0; i < 5; i++) {
+            int want = EVP_PKEY_digestsign_supports_digest(
+                keys[k], tls_libctx(), mds[i], NULL);
+            struct tls_fetchmemo_stats s0 = stats();
+            tls_fetchmemo_arm(true);
+            int got = EVP_PKEY_digestsign_supports_digest(keys[k], tls_libctx(),
+                                                          mds[i], NULL);
+            int prop = EVP_PKEY_digestsign_supports_digest(
+                keys[k], tls_libctx(), mds[i], "provider=default");
+            tls_fetchmemo_arm(false);
+            struct tls_fetchmemo_stats s1 = stats();
+            assert_int_equal(got, want);
+            assert_int_equal(prop, want);
+            assert_int_equal(want, i < 4 && k < 2 ? 1 : 0);
+            /* the P-384 key: every answer from the P-256 key's */
+            assert_int_equal(s1.supports_hits - s0.supports_hits,
+                             k == 1 ? 1 : 0);
+            assert_int_equal(s1.supports_kept - s0.supports_kept,
+                             k == 0 ? 1 : 0);
+        }
+        EVP_PKEY_free(keys[k]);
+    }
+    tls_fetchmemo_thread_free();
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_each_kind),     cmocka_unit_test(test_not_kept),
-        cmocka_unit_test(test_other_libctx),  cmocka_unit_test(test_full),
+        cmocka_unit_test(test_each_kind),
+        cmocka_unit_test(test_not_kept),
+        cmocka_unit_test(test_other_libctx),
+        cmocka_unit_test(test_full),
         cmocka_unit_test(test_keymgmt_names),
+        cmocka_unit_test(test_digestsign_supports),
     };
     return cmocka_run_group_tests(tests, tls_setup, NULL);
 }

@@ -32,6 +32,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "testcert.h"
@@ -156,9 +157,19 @@ test_same_bytes(void **state)
     X509 *c = parse(der, (long)n, true, &end);
     assert_ptr_equal(c, a);
     assert_int_equal(stats().hits, 2);
-    X509_free(a);
+    /* the SHA-256 of those bytes, for the chain cache's key; none for an
+     * object the cache does not hold */
+    unsigned char want[32], got[32];
+    SHA256(der, n, want);
+    assert_true(tls_parsecache_sha256(a, got));
+    assert_memory_equal(got, want, 32);
+    assert_false(tls_parsecache_sha256(p->leaf, got));
+    assert_false(tls_parsecache_sha256(NULL, got));
     X509_free(b);
     X509_free(c);
+    tls_parsecache_thread_free(); /* the cache gone, a is only ours */
+    assert_false(tls_parsecache_sha256(a, got));
+    X509_free(a);
     free(der);
 }
 
