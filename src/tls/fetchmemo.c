@@ -25,7 +25,10 @@
  * handshakes use (the default one and tls_libctx()) live as long as the
  * process.
  *
- * The same for EVP_KEYMGMT_names_do_all (see there).
+ * The same for EVP_KEYMGMT_names_do_all (see there), with the results
+ * of libcrypto's two walks that run for every key and key context
+ * (known_walk, tls_fetchmemo_discover), and for
+ * EVP_PKEY_digestsign_supports_digest with an EC key (see there).
  *
  * Per worker thread, no lock: at most MEMO_CAP entries, kept until the
  * thread exits; the names a handshake fetches come from a small fixed set
@@ -33,13 +36,17 @@
  * listener allows), so the table does not fill; when it is full, fetches
  * are simply not remembered.
  */
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/objects.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
+#include "core/util.h"
 #include "core/xmalloc.h"
 #include "tls/tls_int.h"
 
@@ -81,6 +88,11 @@ struct names_entry {
     EVP_KEYMGMT *km; /* own reference; NULL: empty */
     const char **names;
     size_t n;
+    /* what the two walks libcrypto makes for each key and key context
+     * leave in their data (see known_walk), once computed */
+    bool legacy_known, ameth_known;
+    int legacy;
+    const char *ameth[2];
 };
 
 /* An answer of EVP_PKEY_digestsign_supports_digest for EC keys. */
@@ -107,6 +119,13 @@ static void *real[K_N];
 typedef int names_fn(const EVP_KEYMGMT *km,
                      void (*fn)(const char *name, void *data), void *data);
 static names_fn *real_names;
+typedef tls_name_cb name_cb;
+/* libcrypto's two callbacks of key-manager name walks (found by
+ * tls_fetchmemo_discover; NULL: unknown) and the discovery's record */
+static name_cb *cb_legacy, *cb_ameth;
+static _Thread_local bool discovering;
+static _Thread_local name_cb *seen[4];
+static _Thread_local size_t n_seen;
 typedef int supports_fn(EVP_PKEY *pkey, OSSL_LIB_CTX *libctx, const char *name,
                         const char *propq);
 static supports_fn *real_supports;
@@ -322,6 +341,138 @@ capture_name(const char *name, void *arg)
 }
 
 /*
+ * The walk of e's names with fn over data, when fn is one of libcrypto's
+ * two callbacks found at start and data is as its callers give it; false:
+ * not such a walk (the names are to be replayed).
+ *  - cb_legacy (get_legacy_alg_type_from_keymgmt, for every EVP_PKEY_CTX
+ *    made): data is an int, NID_undef at first; each name's legacy type
+ *    until one is known.
+ *  - cb_ameth (EVP_PKEY_set_type_by_keymgmt, for every key given a type):
+ *    data is two name pointers, NULL at first; the first two names that
+ *    have a legacy ASN.1 method (a lookup among them, and among engines,
+ *    under their lock).
+ * Each looks names up in tables that do not change once certgate runs
+ * (no engine or ASN.1 method is added after start), so the first walk's
+ * result is every walk's: ~1,900 instructions per name, ~4 walks of 2
+ * names per handshake.
+ */
+static bool
+known_walk(struct names_entry *e, name_cb *fn, void *data)
+{
+    if (fn == NULL || (fn != cb_legacy && fn != cb_ameth))
+        return false;
+    if (fn == cb_legacy) {
+        int *type = data;
+        if (*type != NID_undef) /* the callback leaves it */
+            return true;
+        if (!e->legacy_known) {
+            int t = NID_undef;
+            for (size_t k = 0; k < e->n; k++)
+                fn(e->names[k], &t);
+            e->legacy = t;
+            e->legacy_known = true;
+        }
+        *type = e->legacy;
+        return true;
+    }
+    const char **str = data;
+    if (str[0] != NULL || str[1] != NULL)
+        return false;
+    if (!e->ameth_known) {
+        const char *got[2] = {NULL, NULL};
+        for (size_t k = 0; k < e->n; k++)
+            fn(e->names[k], got);
+        e->ameth[0] = got[0];
+        e->ameth[1] = got[1];
+        e->ameth_known = true;
+    }
+    str[0] = e->ameth[0];
+    str[1] = e->ameth[1];
+    return true;
+}
+
+/* The one callback fn gives to name walks (NULL: none, or not one). */
+static name_cb *
+walk_callback(bool (*fn)(void))
+{
+    n_seen = 0;
+    discovering = true;
+    bool ok = fn();
+    discovering = false;
+    ERR_clear_error();
+    return ok && n_seen == 1 ? seen[0] : NULL;
+}
+
+static EVP_KEYMGMT *probe_km;
+
+static bool
+probe_set_type(void)
+{
+    EVP_PKEY *k = EVP_PKEY_new();
+    bool ok = k != NULL && EVP_PKEY_set_type_by_keymgmt(k, probe_km) == 1;
+    EVP_PKEY_free(k);
+    return ok;
+}
+
+static bool
+probe_ctx(void)
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
+    EVP_PKEY_CTX_free(c);
+    return c != NULL;
+}
+
+void
+tls_fetchmemo_discover(void)
+{
+    pthread_once(&once, init_once);
+    if (cb_legacy != NULL || armed)
+        return;
+    probe_km = EVP_KEYMGMT_fetch(NULL, "X25519", NULL);
+    if (probe_km == NULL)
+        return;
+    name_cb *ameth = walk_callback(probe_set_type);
+    name_cb *legacy = walk_callback(probe_ctx);
+    /* each checked on X25519's names with room to spare, so that a
+     * callback that is not what it is taken for writes nothing it should
+     * not: the type of X25519 alone, or the name "X25519" alone */
+    union {
+        int type;
+        const char *str[2];
+        unsigned char b[64];
+    } u, zero;
+    memset(&zero, 0, sizeof(zero));
+    bool ok = ameth != NULL && legacy != NULL && ameth != legacy;
+    if (ok) {
+        memset(&u, 0, sizeof(u));
+        ok = real_names(probe_km, legacy, &u) == 1 &&
+             u.type == EVP_PKEY_X25519 &&
+             memcmp(u.b + sizeof(int), zero.b, sizeof(u.b) - sizeof(int)) == 0;
+    }
+    if (ok) {
+        memset(&u, 0, sizeof(u));
+        ok = real_names(probe_km, ameth, &u) == 1 && u.str[0] != NULL &&
+             strcasecmp(u.str[0], "X25519") == 0 && u.str[1] == NULL &&
+             memcmp(u.b + sizeof(u.str), zero.b, sizeof(u.b) - sizeof(u.str)) ==
+                 0;
+    }
+    ERR_clear_error();
+    EVP_KEYMGMT_free(probe_km);
+    probe_km = NULL;
+    if (ok) {
+        cb_legacy = legacy;
+        cb_ameth = ameth;
+    }
+}
+
+void
+tls_fetchmemo_walk_callbacks(tls_name_cb **legacy, tls_name_cb **ameth)
+{
+    *legacy = cb_legacy;
+    *ameth = cb_ameth;
+}
+
+/*
  * OpenSSL 3.0 lists a key manager's names by walking its whole name map
  * (~1,300 entries here), and does so for every EVP_PKEY_CTX made from a
  * key and every key given a type: ~9 times, ~50,000 instructions, per
@@ -332,6 +483,8 @@ EVP_KEYMGMT_names_do_all(const EVP_KEYMGMT *km,
                          void (*fn)(const char *name, void *data), void *data)
 {
     pthread_once(&once, init_once);
+    if (discovering && n_seen < CG_ARRAY_LEN(seen))
+        seen[n_seen++] = fn;
     if (!armed || km == NULL || fn == NULL)
         return real_names(km, fn, data);
     struct memo *m = thread_memo();
@@ -340,8 +493,10 @@ EVP_KEYMGMT_names_do_all(const EVP_KEYMGMT *km,
         struct names_entry *e = &m->km[i];
         if (e->km == km) {
             m->stats.hits++;
-            for (size_t k = 0; k < e->n; k++)
-                fn(e->names[k], data);
+            if (!known_walk(e, fn, data)) {
+                for (size_t k = 0; k < e->n; k++)
+                    fn(e->names[k], data);
+            }
             return 1;
         }
         if (e->km == NULL && free_slot == NULL)
@@ -353,7 +508,8 @@ EVP_KEYMGMT_names_do_all(const EVP_KEYMGMT *km,
     /* kept with a reference: the pointer cannot name another one */
     if (r == 1 && free_slot != NULL &&
         EVP_KEYMGMT_up_ref((EVP_KEYMGMT *)km) == 1) {
-        *free_slot = (struct names_entry){(EVP_KEYMGMT *)km, c.names, c.n};
+        *free_slot = (struct names_entry){
+            .km = (EVP_KEYMGMT *)km, .names = c.names, .n = c.n};
         m->stats.kept++;
         return r;
     }

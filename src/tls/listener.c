@@ -19,6 +19,7 @@ tls_global_init(void)
 {
     OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS, NULL);
     (void)tls_libctx();
+    tls_fetchmemo_discover();
 }
 
 /* True when name matches pattern (exact, or "*.rest" for one label). */

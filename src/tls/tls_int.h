@@ -110,6 +110,12 @@ struct tls_fetchmemo_stats {
 void tls_fetchmemo_arm(bool on);
 /* The calling thread's counters (zero before its first armed fetch). */
 void tls_fetchmemo_stats(struct tls_fetchmemo_stats *out);
+/* Finds libcrypto's two callbacks of key-manager name walks whose results
+ * the memo keeps (fetchmemo.c); once, at start, before any worker runs. */
+void tls_fetchmemo_discover(void);
+typedef void tls_name_cb(const char *name, void *data);
+/* The two it found (NULL, NULL: none; the memo then replays names). */
+void tls_fetchmemo_walk_callbacks(tls_name_cb **legacy, tls_name_cb **ameth);
 /* Frees the calling thread's memo now (tests, threads that do not exit). */
 void tls_fetchmemo_thread_free(void);
 

@@ -22,8 +22,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/objects.h>
 #include <openssl/provider.h>
 
 #include "tls/tls.h"
@@ -256,6 +258,68 @@ test_keymgmt_names(void **state)
     tls_fetchmemo_thread_free();
 }
 
+/* libcrypto's two name-walk callbacks were found at start; armed, their
+ * walks give what libcrypto's walks give, for every key manager, computed
+ * once and kept (also past the memo's bounds); and keys given a type and
+ * key contexts made armed are libcrypto's. */
+static void
+test_known_walks(void **state)
+{
+    (void)state;
+    tls_name_cb *legacy = NULL, *ameth = NULL;
+    tls_fetchmemo_walk_callbacks(&legacy, &ameth);
+    assert_non_null(legacy);
+    assert_non_null(ameth);
+    assert_ptr_not_equal(legacy, ameth);
+    tls_fetchmemo_thread_free();
+    struct names kms = {0};
+    EVP_KEYMGMT_do_all_provided(NULL, collect_keymgmt, &kms);
+    EVP_KEYMGMT_do_all_provided(tls_libctx(), collect_keymgmt, &kms);
+    for (size_t i = 0; i < kms.n; i++) {
+        EVP_KEYMGMT *km = (EVP_KEYMGMT *)kms.v[i];
+        int want_t = NID_undef;
+        const char *want_s[2] = {NULL, NULL};
+        assert_int_equal(EVP_KEYMGMT_names_do_all(km, legacy, &want_t), 1);
+        assert_int_equal(EVP_KEYMGMT_names_do_all(km, ameth, want_s), 1);
+        EVP_PKEY *plain = EVP_PKEY_new();
+        int want_rc = EVP_PKEY_set_type_by_keymgmt(plain, km);
+        for (int round = 0; round < 2; round++) {
+            int t = NID_undef, set = EVP_PKEY_DH;
+            const char *str[2] = {NULL, NULL};
+            tls_fetchmemo_arm(true);
+            assert_int_equal(EVP_KEYMGMT_names_do_all(km, legacy, &t), 1);
+            assert_int_equal(EVP_KEYMGMT_names_do_all(km, legacy, &set), 1);
+            assert_int_equal(EVP_KEYMGMT_names_do_all(km, ameth, str), 1);
+            EVP_PKEY *k = EVP_PKEY_new();
+            int rc = EVP_PKEY_set_type_by_keymgmt(k, km);
+            tls_fetchmemo_arm(false);
+            assert_int_equal(t, want_t);
+            assert_int_equal(set, EVP_PKEY_DH); /* a known type stays */
+            assert_ptr_equal(str[0], want_s[0]);
+            assert_ptr_equal(str[1], want_s[1]);
+            assert_int_equal(rc, want_rc);
+            assert_int_equal(EVP_PKEY_get_id(k), EVP_PKEY_get_id(plain));
+            EVP_PKEY_free(k);
+        }
+        EVP_PKEY_free(plain);
+        ERR_clear_error();
+    }
+    /* key contexts by name, armed, for a few types */
+    static const char *const types[] = {"X25519", "EC", "RSA", "ED25519"};
+    for (size_t i = 0; i < 4; i++) {
+        tls_fetchmemo_arm(true);
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, types[i], NULL);
+        tls_fetchmemo_arm(false);
+        assert_non_null(c);
+        assert_true(EVP_PKEY_CTX_is_a(c, types[i]));
+        EVP_PKEY_CTX_free(c);
+    }
+    for (size_t i = 0; i < kms.n; i++)
+        EVP_KEYMGMT_free((EVP_KEYMGMT *)kms.v[i]);
+    free(kms.v);
+    tls_fetchmemo_thread_free();
+}
+
 /* EVP_PKEY_digestsign_supports_digest: libcrypto's answers; an EC key's
  * kept per digest, library context and provider (a second EC key of
  * another curve gets them from the memo), anything else asked each time. */
@@ -307,6 +371,7 @@ main(void)
         cmocka_unit_test(test_other_libctx),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_keymgmt_names),
+        cmocka_unit_test(test_known_walks),
         cmocka_unit_test(test_digestsign_supports),
     };
     return cmocka_run_group_tests(tests, tls_setup, NULL);
