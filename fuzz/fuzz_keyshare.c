@@ -33,7 +33,7 @@
 
 #define LEN TLS_KEYSHARE_LEN
 
-static BN_CTX *bn;
+static bool ready;
 
 static void
 openssl_public(const unsigned char priv[LEN], unsigned char pub[LEN])
@@ -49,10 +49,9 @@ openssl_public(const unsigned char priv[LEN], unsigned char pub[LEN])
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (bn == NULL) {
+    if (!ready) {
         CHECK(tls_keyshare_ready());
-        bn = BN_CTX_new();
-        CHECK(bn != NULL);
+        ready = true;
     }
     if (size == 0 || size > TLS_KEYSHARE_BATCH * LEN)
         return 0;
@@ -62,12 +61,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char pub[TLS_KEYSHARE_BATCH][LEN], single[1][LEN], want[LEN];
     memcpy(orig, data, size);
     memcpy(priv, orig, sizeof(priv));
-    CHECK(tls_keyshare_publics(priv, pub, n, bn));
+    CHECK(tls_keyshare_publics(priv, pub, n));
     for (size_t i = 0; i < n; i++) {
         openssl_public(orig[i], want);
         CHECK(memcmp(pub[i], want, LEN) == 0);
         memcpy(one[0], orig[i], LEN);
-        CHECK(tls_keyshare_publics(one, single, 1, bn));
+        CHECK(tls_keyshare_publics(one, single, 1));
         CHECK(memcmp(single[0], want, LEN) == 0);
     }
     ERR_clear_error();

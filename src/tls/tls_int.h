@@ -163,8 +163,7 @@ bool tls_keyshare_ready(void);
 /* The X25519 public keys of n (1..TLS_KEYSHARE_BATCH) private keys,
  * which it clamps (RFC 7748); false on error. After tls_keyshare_ready. */
 bool tls_keyshare_publics(unsigned char (*priv)[TLS_KEYSHARE_LEN],
-                          unsigned char (*pub)[TLS_KEYSHARE_LEN], size_t n,
-                          BN_CTX *bn);
+                          unsigned char (*pub)[TLS_KEYSHARE_LEN], size_t n);
 /* Wipes and frees the calling thread's pool now (tests, threads that do
  * not exit). */
 void tls_keyshare_thread_free(void);
