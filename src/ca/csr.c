@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "ca/ca_int.h"
+#include "core/util.h"
 #include "tls/tls_int.h"
 
 /* Fills err with a CSR refusal and OpenSSL's reasons; CG_EINVAL. */
@@ -68,7 +69,7 @@ ca_csr_parse(const char *pem, size_t len, X509_REQ **out, char *err)
     rc = ca_key_check(pub, err);
     if (rc != 0) {
         char why[CG_ERR_LEN];
-        snprintf(why, sizeof(why), "%s", err);
+        cg_strlcpy(why, err, sizeof(why));
         rc = refuse(err, why);
         goto fail;
     }

@@ -243,7 +243,7 @@ issue_record(struct store *s, struct issue *c, char *err)
     const struct cg_identity *id = c->id;
     struct store_cert sc;
     memset(&sc, 0, sizeof(sc));
-    snprintf(sc.serial, sizeof(sc.serial), "%s", id->serial);
+    cg_strlcpy(sc.serial, id->serial, sizeof(sc.serial));
     sc.ca_id = c->is.rec.id;
     sc.subject = id->dn;
     sc.san_email = id->san_email;
@@ -292,7 +292,7 @@ issue_sign(struct store *s, struct issue *c, struct ca_stage *st, char *err)
 static void
 result_fill(struct issue *c, struct ca_issue_result *r)
 {
-    snprintf(r->serial, sizeof(r->serial), "%s", c->id->serial);
+    cg_strlcpy(r->serial, c->id->serial, sizeof(r->serial));
     r->subject = xstrdup(c->id->dn);
     r->cert_path = xstrdup(c->path[0]);
     r->key_path = c->path[1] != NULL ? xstrdup(c->path[1]) : NULL;
@@ -326,7 +326,7 @@ ca_issue(struct store *s, const char *data_dir, const struct ca_issue_params *p,
     }
     if (rc == 0 && ca_stage_commit(&st, true, err) != 0) {
         char why[CG_ERR_LEN];
-        snprintf(why, sizeof(why), "%s", err);
+        cg_strlcpy(why, err, sizeof(why));
         rc = cg_seterr(err, CG_EIO,
                        "certificate %s is recorded in the "
                        "store but its files are incomplete: %s (revoke it: "

@@ -201,8 +201,33 @@ cg_parse_duration_ms(const char *s, int64_t *out)
 }
 
 void
+cg_strlcpy(char *dst, const char *src, size_t n)
+{
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+void
 cg_addr_text(const struct sockaddr_storage *ss, char *out, size_t n)
 {
+    if (ss->ss_family == AF_INET && n >= INET_ADDRSTRLEN) {
+        /* inet_ntop's dotted quad without its sprintf (once per
+         * connection) */
+        const unsigned char *b =
+            (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr;
+        char *p = out;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = b[i];
+            if (v >= 100)
+                *p++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *p++ = (char)('0' + v / 10 % 10);
+            *p++ = (char)('0' + v % 10);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+        return;
+    }
     const void *a =
         ss->ss_family == AF_INET6
             ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr

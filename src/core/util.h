@@ -30,6 +30,8 @@ bool cg_has_ctl(const char *s, size_t len);
 bool cg_utf8_valid(const char *s, size_t len);
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 size_t cg_utf8_seq(const unsigned char *s, size_t len);
+/* Copies src into dst (n > 0 bytes), cut to n - 1 bytes, terminated. */
+void cg_strlcpy(char *dst, const char *src, size_t n);
 struct sockaddr_storage;
 /* Writes the numeric address of ss (IPv4 or IPv6, no port) into out. */
 void cg_addr_text(const struct sockaddr_storage *ss, char *out, size_t n);

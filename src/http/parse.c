@@ -235,7 +235,7 @@ set_request_fields(struct http_parser *p)
 {
     struct http_msg *m = &p->msg;
     const char *name = llhttp_method_name((llhttp_method_t)p->ll.method);
-    snprintf(m->method, sizeof(m->method), "%s", name);
+    cg_strlcpy(m->method, name, sizeof(m->method));
     m->is_head = p->ll.method == HTTP_HEAD;
     m->upgrade = p->ll.upgrade != 0;
     m->expect_continue = p->h.expect_100 && p->ll.http_minor == 1;

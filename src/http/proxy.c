@@ -268,7 +268,7 @@ on_request_head(struct proxy_conn *pc)
 {
     const struct http_msg *m = http_parser_msg(pc->req);
     struct cg_str target = http_msg_target(m), path;
-    snprintf(pc->method, sizeof(pc->method), "%s", m->method);
+    cg_strlcpy(pc->method, m->method, sizeof(pc->method));
     pc->target = xstrndup(target.p, target.len);
     pc->json_errors = accepts_json(m);
     pc->client_keepalive = m->keep_alive;

@@ -98,7 +98,7 @@ cert_from_row(sqlite3_stmt *st, struct store_cert *c)
 {
     const char *serial = (const char *)sqlite3_column_text(st, 0);
     const char *status = (const char *)sqlite3_column_text(st, 8);
-    snprintf(c->serial, sizeof(c->serial), "%s", serial ? serial : "");
+    cg_strlcpy(c->serial, serial ? serial : "", sizeof(c->serial));
     c->ca_id = sqlite3_column_int64(st, 1);
     c->subject = store_col_dup(st, 2);
     c->owner = store_col_dup(st, 3);

@@ -1137,6 +1137,41 @@ test_value_append_safe(void **state)
     expect_safe(L("   "), "%20%20%20");
     expect_safe(L("caf\xc3\xa9"), "caf\xc3\xa9");
     expect_safe(L(""), "");
+    /* random values (long runs of plain bytes, a few of each kind to
+     * escape, at every offset, edge spaces) against a byte-at-a-time
+     * reference */
+    srand(9112);
+    static const char special[] = {0x00,       0x1f, 0x7f, '%',  ' ',
+                                   '\t',       0x20, 0x21, 0x7e, (char)0x80,
+                                   (char)0xff, 0x24, 0x26, 0x1e, 0x60};
+    for (int round = 0; round < 3000; round++) {
+        char in[200], want[700];
+        size_t len = (size_t)rand() % sizeof(in), w = 0;
+        int sparse = 2 + round % 60; /* one special byte in about that many */
+        for (size_t i = 0; i < len; i++)
+            in[i] = rand() % sparse == 0 ? special[rand() % sizeof(special)]
+                                         : (char)('A' + rand() % 26);
+        size_t lead = 0, trail = len;
+        while (lead < len && in[lead] == ' ')
+            lead++;
+        while (trail > lead && in[trail - 1] == ' ')
+            trail--;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)in[i];
+            if (c < 0x20 || c == 0x7f || c == '%' ||
+                (c == ' ' && (i < lead || i >= trail)))
+                w += (size_t)sprintf(want + w, "%%%02X", c);
+            else
+                want[w++] = (char)c;
+        }
+        want[w] = '\0';
+        struct cg_buf b;
+        cg_buf_init(&b);
+        http_value_append_safe(&b, in, len);
+        assert_int_equal(b.len, w);
+        assert_memory_equal(b.data, want, w);
+        cg_buf_cleanup(&b);
+    }
 }
 
 static void

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -656,6 +657,53 @@ test_strlist(void **state)
     cg_strlist_clear(&l);
 }
 
+/* The bounded copy, and numeric addresses as inet_ntop writes them. */
+static void
+test_strlcpy_and_addr_text(void **state)
+{
+    (void)state;
+    char small[4];
+    cg_strlcpy(small, "GET", sizeof(small));
+    assert_string_equal(small, "GET");
+    cg_strlcpy(small, "OPTIONS", sizeof(small));
+    assert_string_equal(small, "OPT");
+    cg_strlcpy(small, "", sizeof(small));
+    assert_string_equal(small, "");
+    static const char *const v4[] = {"0.0.0.0",         "127.0.0.1",
+                                     "255.255.255.255", "10.0.100.9",
+                                     "192.168.1.20",    "1.22.103.99"};
+    for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+        struct sockaddr_storage ss = {0};
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, v4[i], &in->sin_addr), 1);
+        char out[INET6_ADDRSTRLEN];
+        memset(out, 'x', sizeof(out));
+        cg_addr_text(&ss, out, sizeof(out));
+        assert_string_equal(out, v4[i]);
+    }
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    in6->sin6_family = AF_INET6;
+    assert_int_equal(inet_pton(AF_INET6, "::1", &in6->sin6_addr), 1);
+    char out[INET6_ADDRSTRLEN];
+    cg_addr_text(&ss, out, sizeof(out));
+    assert_string_equal(out, "::1");
+    /* every octet value, against inet_ntop */
+    for (unsigned v = 0; v < 256; v++) {
+        struct sockaddr_storage s4 = {0};
+        struct sockaddr_in *in = (struct sockaddr_in *)&s4;
+        in->sin_family = AF_INET;
+        unsigned char b[4] = {(unsigned char)v, (unsigned char)(255 - v),
+                              (unsigned char)(v / 2), (unsigned char)v};
+        memcpy(&in->sin_addr, b, 4);
+        char want[INET_ADDRSTRLEN], got[INET_ADDRSTRLEN];
+        assert_non_null(inet_ntop(AF_INET, &in->sin_addr, want, sizeof(want)));
+        cg_addr_text(&s4, got, sizeof(got));
+        assert_string_equal(got, want);
+    }
+}
+
 static void
 test_drain_errors(void **state)
 {
@@ -806,6 +854,7 @@ main(void)
         cmocka_unit_test(test_dn_escape),
         cmocka_unit_test(test_dn_format_types),
         cmocka_unit_test(test_strlist),
+        cmocka_unit_test(test_strlcpy_and_addr_text),
         cmocka_unit_test(test_drain_errors),
         cmocka_unit_test(test_policy_open_and_verified),
         cmocka_unit_test(test_policy_lists),
