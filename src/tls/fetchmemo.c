@@ -422,12 +422,9 @@ probe_ctx(void)
     return c != NULL;
 }
 
-void
-tls_fetchmemo_discover(void)
+static void
+discover(void)
 {
-    pthread_once(&once, init_once);
-    if (cb_legacy != NULL || armed)
-        return;
     probe_km = EVP_KEYMGMT_fetch(NULL, "X25519", NULL);
     if (probe_km == NULL)
         return;
@@ -463,6 +460,14 @@ tls_fetchmemo_discover(void)
         cb_legacy = legacy;
         cb_ameth = ameth;
     }
+}
+
+void
+tls_fetchmemo_discover(void)
+{
+    static pthread_once_t discovered = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_once);
+    pthread_once(&discovered, discover); /* before any worker reads them */
 }
 
 void
