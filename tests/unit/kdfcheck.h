@@ -12,6 +12,22 @@
 
 #define REUSE_CASES 10
 
+/* rc of a derive of n bytes into out (its first `fill` bytes set to 0xee
+ * first) by a fresh context of kdf_name in lib, given params. */
+static int
+fresh_derive(OSSL_LIB_CTX *lib, const char *kdf_name, const OSSL_PARAM *params,
+             unsigned char *out, size_t n, size_t fill)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(lib, kdf_name, NULL);
+    assert_non_null(kdf);
+    EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
+    memset(out, 0xee, fill);
+    int rc = EVP_KDF_derive(k, out, n, params);
+    EVP_KDF_CTX_free(k);
+    EVP_KDF_free(kdf);
+    return rc;
+}
+
 /*
  * Derives n bytes into out with params on a new context of kdf_name in
  * lib, then does case `then` on that context: 0 derive again with

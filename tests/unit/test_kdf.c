@@ -283,16 +283,9 @@ random_pset(struct pset *s)
 static int
 derive_in(OSSL_LIB_CTX *lib, const struct pset *s, unsigned char *out)
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(lib, "TLS13-KDF", NULL);
-    assert_non_null(kdf);
-    EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
     OSSL_PARAM p[12];
     params_of(s, p);
-    memset(out, 0xee, 128);
-    int rc = EVP_KDF_derive(k, out, s->outlen, p);
-    EVP_KDF_CTX_free(k);
-    EVP_KDF_free(kdf);
-    return rc;
+    return fresh_derive(lib, "TLS13-KDF", p, out, s->outlen, 128);
 }
 
 static bool

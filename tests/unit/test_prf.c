@@ -75,16 +75,9 @@ params_of(struct pset *s, OSSL_PARAM *p)
 static int
 derive_in(OSSL_LIB_CTX *lib, struct pset *s, unsigned char *out)
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(lib, "TLS1-PRF", NULL);
-    assert_non_null(kdf);
-    EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
     OSSL_PARAM p[10];
     params_of(s, p);
-    memset(out, 0xee, 400);
-    int rc = EVP_KDF_derive(k, out, s->outlen, p);
-    EVP_KDF_CTX_free(k);
-    EVP_KDF_free(kdf);
-    return rc;
+    return fresh_derive(lib, "TLS1-PRF", p, out, s->outlen, 400);
 }
 
 /* Mostly what libssl passes, sometimes not. */
