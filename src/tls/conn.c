@@ -190,8 +190,9 @@ handoff(struct tls_conn *c)
         const EVP_MD *md = SSL_CIPHER_get_handshake_digest(ci);
         if (SSL_get_client_random(ssl, cr, 32) == 32 &&
             SSL_get_server_random(ssl, sr, 32) == 32 && md != NULL)
-            c->rec = tls_rec_new12(SSL_CIPHER_get_cipher_nid(ci),
-                                   EVP_MD_get0_name(md), master, ml, cr, sr);
+            c->rec =
+                tls_rec_new12(SSL_CIPHER_get_cipher_nid(ci),
+                              EVP_MD_get0_name(md), master, ml, cr, sr, c->hs);
         OPENSSL_cleanse(master, sizeof(master));
     }
     hs_free(c);

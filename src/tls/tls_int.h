@@ -40,8 +40,6 @@ void tls_ecspki_counts(unsigned long *fast, unsigned long *dflt);
  * queue: used to name the failed call in one log line. */
 void tls_drain_errors(char *buf, size_t len);
 
-#endif
-
 #include "tls/revoke.h"
 #include "tls/tls.h"
 
@@ -311,11 +309,14 @@ struct tls_rec *tls_rec_new(unsigned suite_id, const struct tls_hs_secrets *hs,
 /* The same for a TLS 1.2 connection with an AEAD suite (cipher_nid
  * NID_aes_128_gcm, NID_aes_256_gcm or NID_chacha20_poly1305, md its PRF
  * hash): keys from the master secret and the hello randoms (32 bytes
- * each); both sides' Finished were their record 0. */
+ * each), taken from the key block libssl derived when hs (may be NULL)
+ * kept it for that master secret and those randoms; both sides' Finished
+ * were their record 0. */
 struct tls_rec *tls_rec_new12(int cipher_nid, const char *md,
                               const unsigned char *master, size_t mlen,
                               const unsigned char *client_random,
-                              const unsigned char *server_random);
+                              const unsigned char *server_random,
+                              const struct tls_hs_secrets *hs);
 void tls_rec_free(struct tls_rec *r);
 /* As tls_conn_read/tls_conn_write on fd (*want set with CG_EAGAIN; c's
  * error filled with CG_EIO). */
@@ -428,11 +429,20 @@ void tls_kdftap_counts(unsigned long *fast, unsigned long *dflt);
 void tls_kdftap_arm(struct tls_hs_secrets **slot);
 void tls_secret_keep(struct tls_hs_secrets **slot, int which,
                      const unsigned char *secret, size_t len);
+/* Keeps a TLS 1.2 key block (len bytes) derived from master (mlen bytes)
+ * and the hello randoms (server's then client's, 64 bytes); ignored when
+ * too long. */
+void tls_keyblock_keep(struct tls_hs_secrets **slot,
+                       const unsigned char *master, size_t mlen,
+                       const unsigned char *randoms, const unsigned char *kb,
+                       size_t len);
 /* Keeps the key (or IV) of secret `which` of hs. */
 void tls_secret_key_keep(struct tls_hs_secrets *hs, int which, bool key,
                          const unsigned char *v, size_t len);
 
 #define TLS_ERR_LEN 256
+/* TLS 1.2's longest AEAD key block: two 32-byte keys, two 12-byte IVs */
+#define TLS_KEYBLOCK_MAX (2 * 32 + 2 * 12)
 
 struct tls_hs_secrets {
     unsigned char v[2][48]; /* client's, server's */
@@ -443,6 +453,13 @@ struct tls_hs_secrets {
     unsigned char keylen[2]; /* 0: none */
     unsigned char iv[2][12];
     unsigned char ivset; /* bit 0 client, bit 1 server */
+    /* TLS 1.2: the key block libssl derived (kdftap.c), with the master
+     * secret and the hello randoms (server's, client's) it came from */
+    unsigned char kb[TLS_KEYBLOCK_MAX];
+    unsigned char kblen; /* 0: none */
+    unsigned char kb_master[48];
+    unsigned char kb_mlen;
+    unsigned char kb_randoms[64];
 };
 
 /* Bytes waiting to be sent on a socket: p[off..len); p NULL when none. */
@@ -525,3 +542,5 @@ const char *tls_reason_intern(const char *s, size_t len);
 /* Installs the session cache callbacks on a vhost ctx (sessions.c), or
  * turns resumption off when !enabled. */
 void tls_sessions_setup(SSL_CTX *ctx, bool enabled);
+
+#endif

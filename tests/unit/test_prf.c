@@ -14,6 +14,12 @@
  * secrets and seeds, an empty output); a context used again after a
  * derive (derive again, a seed added, its size, duplicate, reset)
  * behaves as the default's (kdfreuse.h).
+ *
+ * The key block: while a connection's handshake step is armed, kdftap.c
+ * keeps the output of a "key expansion" derive with its master secret and
+ * randoms, and no other derive's; tls_rec_new12 takes its keys from the
+ * kept block only for that master secret and those randoms, and derives
+ * them otherwise.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +34,7 @@
 #include <openssl/kdf.h>
 
 #include "tls/tls.h"
+#include "tls/record_int.h"
 #include "tls/tls_int.h"
 #include "tlssetup.h"
 #include "kdfcheck.h"
@@ -215,6 +222,91 @@ test_tls1_prf_reused(void **state)
     check_reuse(reuse_in);
 }
 
+/* A TLS1-PRF derive through the listener context: secret, label + rnd. */
+static void
+listener_prf(const unsigned char *secret, size_t slen, const char *label,
+             const unsigned char *rnd, unsigned char *out, size_t outlen)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(tls_libctx(), "TLS1-PRF", NULL);
+    assert_non_null(kdf);
+    EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)secret,
+                                          slen),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, (void *)label,
+                                          strlen(label)),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, (void *)rnd, 64),
+        OSSL_PARAM_construct_end(),
+    };
+    assert_int_equal(EVP_KDF_derive(k, out, outlen, p), 1);
+    EVP_KDF_CTX_free(k);
+    EVP_KDF_free(kdf);
+}
+
+/* tls_rec_new12's keys for AES-128-GCM (client key, server key, client
+ * IV, server IV: 40 bytes) into kb. */
+static void
+rec_keys(const unsigned char *master, const unsigned char *rnd,
+         const struct tls_hs_secrets *hs, unsigned char *kb)
+{
+    struct tls_rec *r =
+        tls_rec_new12(NID_aes_128_gcm, "SHA256", master, 48, rnd + 32, rnd, hs);
+    assert_non_null(r);
+    memcpy(kb, r->rx.key, 16);
+    memcpy(kb + 16, r->tx.key, 16);
+    memcpy(kb + 32, r->rx.iv, 4);
+    memcpy(kb + 36, r->tx.iv, 4);
+    tls_rec_free(r);
+}
+
+static void
+test_key_block_kept(void **state)
+{
+    (void)state;
+    unsigned char master[48], rnd[64], kb[40], got[40];
+    fill(master, sizeof(master));
+    fill(rnd, sizeof(rnd));
+    struct tls_hs_secrets *hs = NULL;
+    /* not armed, or another label: nothing kept */
+    listener_prf(master, 48, "key expansion", rnd, kb, 40);
+    tls_kdftap_arm(&hs);
+    listener_prf(master, 48, "master secret", rnd, got, 48);
+    listener_prf(master, 48, "client finished", rnd, got, 12);
+    assert_null(hs);
+    /* armed: the key block, its master secret and randoms */
+    listener_prf(master, 48, "key expansion", rnd, got, 40);
+    tls_kdftap_arm(NULL);
+    assert_non_null(hs);
+    assert_int_equal(hs->kblen, 40);
+    assert_memory_equal(hs->kb, kb, 40);
+    assert_int_equal(hs->kb_mlen, 48);
+    assert_memory_equal(hs->kb_master, master, 48);
+    assert_memory_equal(hs->kb_randoms, rnd, 64);
+    /* the record layer's keys: the same with and without it */
+    rec_keys(master, rnd, NULL, got);
+    assert_memory_equal(got, kb, 40);
+    rec_keys(master, rnd, hs, got);
+    assert_memory_equal(got, kb, 40);
+    /* taken from it (a marked block shows) for these inputs only */
+    hs->kb[0] ^= 0xff;
+    rec_keys(master, rnd, hs, got);
+    assert_int_equal(got[0], kb[0] ^ 0xff);
+    for (int which = 0; which < 3; which++) {
+        unsigned char *b = which == 0   ? &hs->kb_master[47]
+                           : which == 1 ? &hs->kb_randoms[0]
+                                        : &hs->kb_randoms[63];
+        *b ^= 1;
+        rec_keys(master, rnd, hs, got);
+        assert_memory_equal(got, kb, 40);
+        *b ^= 1;
+    }
+    hs->kblen = 39; /* shorter than the suite needs */
+    rec_keys(master, rnd, hs, got);
+    assert_memory_equal(got, kb, 40);
+    free(hs);
+}
+
 int
 main(void)
 {
@@ -223,6 +315,7 @@ main(void)
         cmocka_unit_test(test_prf_as_openssl),
         cmocka_unit_test(test_tls1_prf_as_default),
         cmocka_unit_test(test_tls1_prf_reused),
+        cmocka_unit_test(test_key_block_kept),
     };
     return cmocka_run_group_tests(tests, tls_setup, NULL);
 }
