@@ -264,7 +264,7 @@ static void
 test_key_block_kept(void **state)
 {
     (void)state;
-    unsigned char master[48], rnd[64], kb[40], got[40];
+    unsigned char master[48], rnd[64], kb[40], got[48];
     fill(master, sizeof(master));
     fill(rnd, sizeof(rnd));
     struct tls_hs_secrets *hs = NULL;
