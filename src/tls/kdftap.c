@@ -571,6 +571,15 @@ tls_secret_key_keep(struct tls_hs_secrets *hs, int which, bool key,
     }
 }
 
+/* The connection's secrets, made on the first thing kept. */
+static struct tls_hs_secrets *
+secrets_of(struct tls_hs_secrets **slot)
+{
+    if (*slot == NULL)
+        *slot = xcalloc(1, sizeof(**slot));
+    return *slot;
+}
+
 void
 tls_keyblock_keep(struct tls_hs_secrets **slot, const unsigned char *master,
                   size_t mlen, const unsigned char *randoms,
@@ -579,9 +588,7 @@ tls_keyblock_keep(struct tls_hs_secrets **slot, const unsigned char *master,
     if (len == 0 || len > TLS_KEYBLOCK_MAX || mlen == 0 ||
         mlen > sizeof((*slot)->kb_master))
         return;
-    if (*slot == NULL)
-        *slot = xcalloc(1, sizeof(**slot));
-    struct tls_hs_secrets *hs = *slot;
+    struct tls_hs_secrets *hs = secrets_of(slot);
     memcpy(hs->kb, kb, len);
     hs->kblen = (unsigned char)len;
     memcpy(hs->kb_master, master, mlen);
@@ -595,9 +602,8 @@ tls_secret_keep(struct tls_hs_secrets **slot, int which,
 {
     if (len != 32 && len != 48)
         return;
-    if (*slot == NULL)
-        *slot = xcalloc(1, sizeof(**slot));
-    memcpy((*slot)->v[which], secret, len);
-    (*slot)->len = (unsigned char)len;
-    (*slot)->seen |= (unsigned char)(1 << which);
+    struct tls_hs_secrets *hs = secrets_of(slot);
+    memcpy(hs->v[which], secret, len);
+    hs->len = (unsigned char)len;
+    hs->seen |= (unsigned char)(1 << which);
 }
